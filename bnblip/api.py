@@ -1,0 +1,90 @@
+"""Top-level entry point :func:`lipschitz`: validation and dispatch to a method."""
+
+from __future__ import annotations
+
+import logging
+
+from bnblip.errors import InputError
+from bnblip.network import Network
+from bnblip.options import DEFAULT_ABS_GAP, DEFAULT_REL_GAP, Tolerances
+from bnblip.problem import Box, Problem, make_problem
+from bnblip.result import LipschitzResult, Method
+
+logger = logging.getLogger("bnblip")
+
+DEFAULT_METHOD = Method.MILP
+
+
+def _validate(network, domain, norm, c, logit_diff, output_norm, method, time_limit,
+              node_limit, rel_gap, abs_gap) -> tuple[Problem, Method, Tolerances]:
+    for name, value in (("time_limit", time_limit), ("node_limit", node_limit)):
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(f"{name} must be a positive number or None, got {value!r}")
+    for name, value in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise InputError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not isinstance(network, Network):
+        raise InputError(f"network must be a bnblip.Network, got {type(network).__name__}")
+    if not isinstance(domain, Box):
+        raise InputError(f"domain must be a bnblip.Box, got {type(domain).__name__}")
+    problem = make_problem(network, domain, norm, c=c, logit_diff=logit_diff,
+                           output_norm=output_norm)
+    return problem, Method.parse(method), Tolerances(rel_gap=float(rel_gap),
+                                                     abs_gap=float(abs_gap))
+
+
+def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=None,
+              output_norm=None, method=None, time_limit: float | None = None,
+              node_limit: int | None = None, rel_gap: float = DEFAULT_REL_GAP,
+              abs_gap: float = DEFAULT_ABS_GAP, **method_options) -> LipschitzResult:
+    """Exact local Lipschitz constant of ``c^T f`` over ``domain``.
+
+    Parameters
+    ----------
+    network : Network
+    domain : Box
+    norm : {'linf', 'l1', 'l2'}
+        Input norm; the gradient is measured in the dual norm.
+    c : array_like, optional
+        Output functional; exclusive with ``logit_diff`` and ``output_norm``.
+    logit_diff : (int, int), optional
+        ``c = e_i - e_j``.
+    output_norm : {'linf', 'l1'}, optional
+        Constant of the vector-valued output in this norm.
+    method : {'bnb', 'milp', 'enumerate'}, optional
+        Solver; the default is the fastest exact one available.
+    time_limit : float, optional
+        Seconds; on expiry the proven bounds so far are returned.
+    node_limit : int, optional
+        Branch-and-bound nodes (bnb only).
+    rel_gap, abs_gap : float
+        Optimality gap: ``upper - lower <= max(abs_gap, rel_gap * |upper|)``.
+    **method_options
+        Passed to the method (see its documentation).
+
+    Returns
+    -------
+    LipschitzResult
+
+    Raises
+    ------
+    InputError
+        On any invalid argument, naming it.
+    """
+    problem, meth, tol = _validate(network, domain, norm, c, logit_diff, output_norm,
+                                   DEFAULT_METHOD if method is None else method,
+                                   time_limit, node_limit, rel_gap, abs_gap)
+    logger.info("solving %s with method %s, norm %s", network, meth.value, problem.norm.value)
+    if meth is Method.MILP:
+        from bnblip.reference import solve_milp
+
+        return solve_milp(problem, time_limit=time_limit, tol=tol, **method_options)
+    if meth is Method.ENUMERATE:
+        from bnblip.reference import solve_enumerate
+
+        return solve_enumerate(problem, time_limit=time_limit, tol=tol, **method_options)
+    from bnblip.solver import solve_bnb
+
+    return solve_bnb(problem, time_limit=time_limit, node_limit=node_limit, tol=tol,
+                     **method_options)
