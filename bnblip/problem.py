@@ -20,7 +20,7 @@ class Norm(enum.Enum):
     L2 = "l2"
 
     @property
-    def dual(self) -> "Norm":
+    def dual(self) -> Norm:
         """The dual norm ``q`` with ``1/p + 1/q = 1``."""
         return {Norm.LINF: Norm.L1, Norm.L1: Norm.LINF, Norm.L2: Norm.L2}[self]
 
@@ -34,7 +34,7 @@ class Norm(enum.Enum):
         return np.sqrt((gradient * gradient).sum(axis=-1))
 
     @classmethod
-    def parse(cls, value, name: str = "norm") -> "Norm":
+    def parse(cls, value, name: str = "norm") -> Norm:
         """Accept a :class:`Norm` or one of ``'linf'``, ``'l1'``, ``'l2'``."""
         if isinstance(value, cls):
             return value
@@ -51,7 +51,7 @@ class OutputNorm(enum.Enum):
     L1 = "l1"
 
     @classmethod
-    def parse(cls, value, name: str = "output_norm") -> "OutputNorm":
+    def parse(cls, value, name: str = "output_norm") -> OutputNorm:
         """Accept an :class:`OutputNorm` or ``'linf'`` / ``'l1'``."""
         if isinstance(value, cls):
             return value
@@ -111,7 +111,7 @@ class Box:
         object.__setattr__(self, "upper", upper)
 
     @classmethod
-    def ball(cls, center, radius, clip=None) -> "Box":
+    def ball(cls, center, radius, clip=None) -> Box:
         """The l-inf ball ``center +- radius``, optionally clipped to ``clip=(lo, hi)``."""
         center = _vector(center, "center")
         try:
@@ -181,7 +181,7 @@ class Problem:
         """Whether there is a single output functional."""
         return len(self.functionals) == 1
 
-    def with_functional(self, c: np.ndarray) -> "Problem":
+    def with_functional(self, c: np.ndarray) -> Problem:
         """The scalar sub-problem for one functional ``c``."""
         return Problem(self.network, self.box, self.norm, (np.asarray(c, dtype=float),), None)
 
@@ -196,7 +196,8 @@ def _functionals(network: Network, c, logit_diff, output_norm) -> tuple:
         try:
             i, j = (int(v) for v in logit_diff)
         except (TypeError, ValueError):
-            raise InputError(f"logit_diff must be a pair of output indices, got {logit_diff!r}") from None
+            raise InputError(
+                f"logit_diff must be a pair of output indices, got {logit_diff!r}") from None
         for name, k in (("logit_diff[0]", i), ("logit_diff[1]", j)):
             if not 0 <= k < m:
                 raise InputError(f"{name} must be an output index in [0, {m - 1}], got {k}")

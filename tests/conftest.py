@@ -1,0 +1,71 @@
+"""Shared fixtures: random networks and the public cases of ../shared/cases."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bnblip.network import Network
+from bnblip.problem import Box
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_CASES = REPO.parent / "shared" / "cases"
+
+
+def random_network(rng: np.random.Generator, widths, bias_scale: float = 0.1) -> Network:
+    """``W ~ N(0, 1/fan_in)``, ``b ~ N(0, bias_scale^2)`` for layer widths ``widths``."""
+    weights = [rng.normal(0, 1 / np.sqrt(widths[k]), (widths[k + 1], widths[k]))
+               for k in range(len(widths) - 1)]
+    biases = [rng.normal(0, bias_scale, widths[k + 1]) for k in range(len(widths) - 1)]
+    return Network.from_layers(weights, biases)
+
+
+def npz_network(path: Path) -> Network:
+    """Network from an npz of ``W0, b0, W1, b1, ...`` read with numpy alone."""
+    data = np.load(path)
+    count = len([k for k in data.files if k.startswith("W")])
+    return Network.from_layers([data[f"W{k}"] for k in range(count)],
+                               [data[f"b{k}"] for k in range(count)])
+
+
+@dataclass(frozen=True)
+class PublicCase:
+    """One entry of ``shared/cases/cases.json``."""
+
+    name: str
+    network: Network
+    box: Box
+    c: np.ndarray
+    norm: str
+    exact: float
+    peer_time_s: float
+    onnx: Path
+
+
+def public_cases() -> list[PublicCase]:
+    """Every case of ``cases.json`` (empty if ``shared/`` is absent)."""
+    index = SHARED_CASES / "cases.json"
+    if not index.is_file():
+        return []
+    out = []
+    for entry in json.loads(index.read_text()):
+        times = entry.get("peer_times_s", {})
+        out.append(PublicCase(
+            name=entry["name"],
+            network=npz_network(SHARED_CASES / entry["npz"]),
+            box=Box(np.load(SHARED_CASES / entry["lower"]), np.load(SHARED_CASES / entry["upper"])),
+            c=np.load(SHARED_CASES / entry["c"]),
+            norm=entry["norm"],
+            exact=float(entry["exact"]),
+            peer_time_s=float(max(times.values())) if times else float("inf"),
+            onnx=SHARED_CASES / entry["onnx"],
+        ))
+    return out
+
+
+requires_shared = pytest.mark.skipif(not (SHARED_CASES / "cases.json").is_file(),
+                                     reason="../shared/cases not present")
