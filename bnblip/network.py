@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class Network:
     biases: tuple[np.ndarray, ...]
 
     @classmethod
-    def from_layers(cls, weights: Sequence, biases: Sequence) -> "Network":
+    def from_layers(cls, weights: Sequence, biases: Sequence) -> Network:
         """Validate and copy ``weights`` / ``biases`` into a network.
 
         Raises
@@ -83,7 +83,7 @@ class Network:
         return cls(tuple(_frozen(w) for w in weights), tuple(_frozen(b) for b in biases))
 
     @classmethod
-    def from_torch(cls, module) -> "Network":
+    def from_torch(cls, module) -> Network:
         """Convert a ``torch.nn`` module (Sequential of Linear/ReLU/Flatten)."""
         from bnblip.io.torch_io import network_from_module
 

@@ -29,7 +29,7 @@ class Method(enum.Enum):
     ENUMERATE = "enumerate"
 
     @classmethod
-    def parse(cls, value) -> "Method":
+    def parse(cls, value) -> Method:
         """Accept a :class:`Method` or its name."""
         from bnblip.errors import InputError
 
