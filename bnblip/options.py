@@ -37,6 +37,9 @@ class Tolerances:
         Primal feasibility tolerance passed to LP and MILP solvers.
     mip_rel_gap : float
         Relative gap requested from the MILP reference solver.
+    relaxation_safety : float
+        Relative inflation applied to the optimum of an LP / SDP relaxation before it
+        is reported as an upper bound (guards against solver tolerances).
     """
 
     rel_gap: float = DEFAULT_REL_GAP
@@ -48,10 +51,12 @@ class Tolerances:
     box_tol: float = 1e-9
     feas_tol: float = 1e-9
     mip_rel_gap: float = 1e-9
+    relaxation_safety: float = 1e-7
 
     def __post_init__(self) -> None:
         for name in ("rel_gap", "abs_gap", "bound_rel_widen", "interior_margin",
-                     "witness_rel_margin", "box_tol", "feas_tol", "mip_rel_gap"):
+                     "witness_rel_margin", "box_tol", "feas_tol", "mip_rel_gap",
+                     "relaxation_safety"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and value < 1):
                 raise InputError(f"{name} must be a number in [0, 1), got {value!r}")

@@ -411,9 +411,11 @@ def run_mip(mip: MipModel, tol: Tolerances, time_limit: float | None,
     model = mip.model
     rows = [LinearConstraint(model.matrix(), model.row_lo, model.row_hi)]
     rows.extend(cuts)
+    # HiGHS's mip_feasibility_tolerance stays at its default: set to 1e-9 it made
+    # HiGHS 1.x declare a wrong optimum (1.4563 for 1.5403, a feasible point of
+    # the same model; tests/test_reference.py::test_issue2_milp_tolerance_regression).
     options = {"mip_rel_gap": tol.mip_rel_gap, "mip_abs_gap": tol.abs_gap,
                "primal_feasibility_tolerance": tol.feas_tol,
-               "mip_feasibility_tolerance": tol.feas_tol,
                "dual_feasibility_tolerance": tol.feas_tol}
     if time_limit is not None:
         options["time_limit"] = max(float(time_limit), 1e-3)

@@ -2,6 +2,9 @@
 
 Phases encode a node's fixed ReLU decisions: one int8 array per hidden layer with
 ``+1`` (active, ``z >= 0``), ``-1`` (inactive, ``z <= 0``) or ``0`` (free).
+Every bound is widened by ``bound_rel_widen`` times the magnitude of the terms
+summed into it (DESIGN.md section 7).  The ``check_*`` helpers validate the
+arguments shared with :mod:`bnblip.bounds.linear` and :mod:`bnblip.bounds.kernels`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bnblip.errors import InputError
 from bnblip.network import Network
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 
@@ -52,6 +56,69 @@ def free_phases(network: Network) -> tuple[np.ndarray, ...]:
     return tuple(np.zeros(h, dtype=np.int8) for h in network.hidden_widths)
 
 
+def check_box(network: Network, lower, upper) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an input box for ``network`` and return it as float64 arrays.
+
+    Raises
+    ------
+    InputError
+        Unless ``lower`` and ``upper`` are finite vectors of length ``input_dim``
+        with ``lower <= upper``.
+    """
+    n = network.input_dim
+    out = []
+    for name, value in (("lower", lower), ("upper", upper)):
+        arr = np.ascontiguousarray(value, dtype=np.float64)
+        if arr.shape != (n,):
+            raise InputError(f"{name} must have shape ({n},), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{name} must be finite (no NaN or inf)")
+        out.append(arr)
+    if np.any(out[0] > out[1]):
+        raise InputError("lower must be <= upper elementwise")
+    return out[0], out[1]
+
+
+def check_flat_phases(network: Network, phases) -> np.ndarray:
+    """Validate phases for ``network`` and return them concatenated (int8).
+
+    ``None`` means all free.
+
+    Raises
+    ------
+    InputError
+        Unless there is one array of length ``h_i`` per hidden layer with values
+        in ``{-1, 0, +1}``.
+    """
+    widths = network.hidden_widths
+    if phases is None:
+        return np.zeros(sum(widths), dtype=np.int8)
+    if len(phases) != len(widths):
+        raise InputError(f"phases must have {len(widths)} arrays (one per hidden layer), "
+                         f"got {len(phases)}")
+    arrays = [np.asarray(ph) for ph in phases]
+    for k, (arr, h) in enumerate(zip(arrays, widths)):
+        if arr.shape != (h,):
+            raise InputError(f"phases[{k}] must have shape ({h},), got {arr.shape}")
+    flat = np.concatenate(arrays) if arrays else np.zeros(0)
+    if not np.all((flat == ACTIVE) | (flat == INACTIVE) | (flat == FREE)):
+        raise InputError("phases must hold only -1 (inactive), 0 (free) and +1 (active)")
+    return flat.astype(np.int8)
+
+
+def check_phases(network: Network, phases) -> tuple[np.ndarray, ...]:
+    """Validate phases for ``network`` (``None`` means all free) as int8 arrays.
+
+    Raises
+    ------
+    InputError
+        As :func:`check_flat_phases`.
+    """
+    flat = check_flat_phases(network, phases)
+    ends = np.cumsum(network.hidden_widths)
+    return tuple(flat[end - h:end] for end, h in zip(ends, network.hidden_widths))
+
+
 def _affine_interval(w, b, lo, hi, tol: Tolerances):
     mid = 0.5 * (lo + hi)
     rad = 0.5 * (hi - lo)
@@ -62,30 +129,83 @@ def _affine_interval(w, b, lo, hi, tol: Tolerances):
     return center - radius - widen, center + radius + widen
 
 
+def check_prior(network: Network, prior) -> ForwardBounds | None:
+    """Validate ``prior`` (bounds known to hold on the node, or ``None``).
+
+    Raises
+    ------
+    InputError
+        Unless ``prior`` is a :class:`ForwardBounds` with one array of length
+        ``h_i`` per hidden layer in ``lower`` and ``upper``.
+    """
+    if prior is None:
+        return None
+    if not isinstance(prior, ForwardBounds):
+        raise InputError(f"prior must be ForwardBounds or None, got {type(prior).__name__}")
+    widths = network.hidden_widths
+    for side in (prior.lower, prior.upper):
+        if len(side) != len(widths) or any(np.shape(a) != (h,) for a, h in zip(side, widths)):
+            raise InputError(f"prior must hold one array per hidden layer of widths {widths}")
+    return prior
+
+
+def settle_layer(zl, zu, phase, prior: ForwardBounds | None, k: int):
+    """Intersect layer ``k`` with ``prior``, apply its fixed ``phase``, flag emptiness.
+
+    Returns
+    -------
+    zl, zu : ndarray
+        Bounds with a fixed active neuron's lower bound raised to 0 and a fixed
+        inactive neuron's upper bound lowered to 0.
+    infeasible : bool
+        A fixed phase is contradicted or some lower bound exceeds its upper bound.
+    """
+    if prior is not None:
+        zl = np.maximum(zl, prior.lower[k])
+        zu = np.minimum(zu, prior.upper[k])
+    act = phase == ACTIVE
+    ina = phase == INACTIVE
+    infeasible = bool(np.any(zu[act] < 0) or np.any(zl[ina] > 0) or np.any(zl > zu))
+    zl = np.where(act, np.maximum(zl, 0.0), zl)
+    zu = np.where(ina, np.minimum(zu, 0.0), zu)
+    return zl, zu, infeasible
+
+
+def post_activation(zl, zu, phase):
+    """Bounds of ``a = relu(z)`` (0 for a fixed inactive neuron)."""
+    ina = phase == INACTIVE
+    return np.where(ina, 0.0, np.maximum(zl, 0.0)), np.where(ina, 0.0, np.maximum(zu, 0.0))
+
+
 def forward_interval(network: Network, lower, upper, phases=None,
-                     tol: Tolerances = DEFAULT_TOLERANCES) -> ForwardBounds:
+                     tol: Tolerances = DEFAULT_TOLERANCES,
+                     prior: ForwardBounds | None = None) -> ForwardBounds:
     """Interval bounds of each hidden pre-activation under fixed ``phases``.
 
     A neuron fixed active has its lower bound raised to 0, one fixed inactive has
-    its upper bound lowered to 0 and output 0.
+    its upper bound lowered to 0 and output 0.  ``prior`` (e.g. the parent node's
+    bounds) is intersected into every layer before it is propagated further.
+    ``infeasible`` is set when a fixed phase is contradicted or a lower bound
+    exceeds its upper bound.
+
+    Raises
+    ------
+    InputError
+        When the phases or ``prior`` do not fit the network.
     """
-    if phases is None:
-        phases = free_phases(network)
+    phases = check_phases(network, phases)
+    prior = check_prior(network, prior)
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.asarray(upper, dtype=np.float64)
     los, his = [], []
     infeasible = False
-    for w, b, ph in zip(network.weights[:-1], network.biases[:-1], phases):
+    for k, (w, b, ph) in enumerate(zip(network.weights[:-1], network.biases[:-1], phases)):
         zl, zu = _affine_interval(w, b, lo, hi, tol)
-        act = ph == ACTIVE
-        ina = ph == INACTIVE
-        infeasible |= bool(np.any(zu[act] < 0) or np.any(zl[ina] > 0))
-        zl = np.where(act, np.maximum(zl, 0.0), zl)
-        zu = np.where(ina, np.minimum(zu, 0.0), zu)
+        zl, zu, empty = settle_layer(zl, zu, ph, prior, k)
+        infeasible |= empty
         los.append(zl)
         his.append(zu)
-        lo = np.where(ina, 0.0, np.maximum(zl, 0.0))
-        hi = np.where(ina, 0.0, np.maximum(zu, 0.0))
+        lo, hi = post_activation(zl, zu, ph)
     return ForwardBounds(tuple(los), tuple(his), infeasible)
 
 
@@ -97,7 +217,7 @@ def derivative_bounds(forward: ForwardBounds, phases=None):
     """
     dlo, dhi = [], []
     for k, (zl, zu) in enumerate(zip(forward.lower, forward.upper)):
-        ph = phases[k] if phases is not None else np.zeros(zl.shape, dtype=np.int8)
+        ph = np.asarray(phases[k]) if phases is not None else np.zeros(zl.shape, dtype=np.int8)
         inactive = (ph == INACTIVE) | (zu <= 0)
         active = ~inactive & ((ph == ACTIVE) | (zl >= 0))
         dlo.append(active.astype(np.float64))
@@ -108,8 +228,10 @@ def derivative_bounds(forward: ForwardBounds, phases=None):
 def backward_interval(network: Network, c, dlo, dhi,
                       tol: Tolerances = DEFAULT_TOLERANCES) -> BackwardBounds:
     """Interval bounds of the backward pass with derivatives in ``[dlo, dhi]``."""
-    y = network.weights[-1].T @ np.asarray(c, dtype=np.float64)
-    ylo, yhi = y.copy(), y.copy()
+    # y_{L-1} = W_L^T c, widened for its rounding like every other layer
+    c = np.asarray(c, dtype=np.float64)
+    w_last = network.weights[-1]
+    ylo, yhi = _affine_interval(w_last.T, np.zeros(w_last.shape[1]), c, c, tol)
     los, his = [ylo], [yhi]
     for k in range(network.num_hidden_layers - 1, -1, -1):
         # u = d * y with d in [dlo, dhi] (dlo, dhi in {0, 1})
