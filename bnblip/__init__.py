@@ -14,8 +14,18 @@ __version__ = "0.1.0"
 
 logging.getLogger("bnblip").addHandler(logging.NullHandler())
 
+
+def __getattr__(name):
+    # ``bnblip.compare`` is loaded on first use: the estimators import scipy.stats
+    # and friends, which a plain solve does not need.
+    if name == "compare":
+        from bnblip.comparison import compare
+
+        return compare
+    raise AttributeError(f"module 'bnblip' has no attribute {name!r}")
+
 __all__ = [
     "Box", "BnblipError", "InputError", "LipschitzResult", "Method", "Network", "Norm",
     "OutputNorm", "Problem", "Stats", "Status", "TooLargeError", "Tolerances",
-    "UnsupportedModelError", "lipschitz", "load", "make_problem", "__version__",
+    "UnsupportedModelError", "compare", "lipschitz", "load", "make_problem", "__version__",
 ]

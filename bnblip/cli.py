@@ -204,7 +204,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from bnblip.compare import compare, format_table
+    from bnblip.comparison import compare, format_table
 
     pa = _problem_args(args)
     method = Method.parse(args.method).value if args.method is not None else None

@@ -138,3 +138,25 @@ def test_traceback_never_reaches_the_user(tmp_path):
                            "--upper", "1"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_compare_json(model, capsys):
+    path, _ = model
+    code, out, err = run(["compare", path, "--lower", "-1", "--upper", "1", "--c", "1,-1",
+                          "--method", "milp", "--json"], capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    exact = [r for r in rows if r["name"] == "exact"]
+    assert len(exact) == 1
+    for row in rows:
+        assert {"name", "kind", "norm", "value", "time_s"} <= set(row)
+        if row["kind"] == "upper":
+            assert row["value"] >= exact[0]["value"] * (1 - 1e-9)
+        if row["kind"] == "lower":
+            assert row["value"] <= exact[0]["value"] * (1 + 1e-9)
+
+
+def test_compare_is_exported():
+    import bnblip
+
+    assert callable(bnblip.compare)
