@@ -34,7 +34,8 @@ def _extensions():
     import numpy
 
     return [Extension("bnblip._ckernels", sources=sources, include_dirs=[numpy.get_include()],
-                      extra_compile_args=["-O3"])]
+                      depends=sorted(glob.glob("csrc/*.h")),
+                      extra_compile_args=["-O3", "-ffp-contract=off"])]
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
