@@ -37,6 +37,9 @@ class Tolerances:
         Primal feasibility tolerance passed to LP and MILP solvers.
     mip_rel_gap : float
         Relative gap requested from the MILP reference solver.
+    lp_small_entry : float
+        LP matrix entries below this magnitude are folded into the row bounds
+        (HiGHS drops entries <= 1e-9 silently; see :mod:`bnblip.lp.sanitize`).
     relaxation_safety : float
         Relative inflation applied to the optimum of an LP / SDP relaxation before it
         is reported as an upper bound (guards against solver tolerances).
@@ -52,11 +55,12 @@ class Tolerances:
     feas_tol: float = 1e-9
     mip_rel_gap: float = 1e-9
     relaxation_safety: float = 1e-7
+    lp_small_entry: float = 2e-9
 
     def __post_init__(self) -> None:
         for name in ("rel_gap", "abs_gap", "bound_rel_widen", "interior_margin",
                      "witness_rel_margin", "box_tol", "feas_tol", "mip_rel_gap",
-                     "relaxation_safety"):
+                     "relaxation_safety", "lp_small_entry"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and value < 1):
                 raise InputError(f"{name} must be a number in [0, 1), got {value!r}")

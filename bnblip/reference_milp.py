@@ -50,6 +50,7 @@ from bnblip.bounds import (
 )
 from bnblip.errors import InputError
 from bnblip.incumbent import Witness, check_witness
+from bnblip.lp.sanitize import fold_small_entries
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Norm, Problem
@@ -78,7 +79,8 @@ class LinearModel:
     """A (mixed-integer) linear model under construction: columns with bounds and
     integrality, and sparse rows ``lo <= A v <= hi``."""
 
-    def __init__(self) -> None:
+    def __init__(self, small_entry: float = DEFAULT_TOLERANCES.lp_small_entry) -> None:
+        self.small_entry = small_entry
         self.lb: list[float] = []
         self.ub: list[float] = []
         self.integer: list[int] = []
@@ -106,14 +108,24 @@ class LinearModel:
         return np.arange(start, start + lower.size)
 
     def add_row(self, index, coef, lo: float, hi: float) -> None:
-        """Append ``lo <= sum coef * v[index] <= hi`` (zero coefficients dropped)."""
+        """Append ``lo <= sum coef * v[index] <= hi``.
+
+        Zero coefficients are dropped; tiny ones (below ``small_entry``, which HiGHS
+        would drop silently) are folded into the row bounds over the columns' bounds
+        (:func:`bnblip.lp.sanitize.fold_small_entries`), keeping the row sound.
+        """
         index = np.asarray(index, dtype=np.int64)
         coef = np.asarray(coef, dtype=np.float64)
-        keep = coef != 0.0
+        col_lo = np.array([self.lb[i] for i in index], dtype=np.float64)
+        col_hi = np.array([self.ub[i] for i in index], dtype=np.float64)
+        folded = fold_small_entries(np.zeros(index.size, dtype=np.int64), np.arange(index.size),
+                                    coef, np.array([float(lo)]), np.array([float(hi)]),
+                                    col_lo, col_hi, self.small_entry)
+        keep = folded.values != 0.0
         self.row_index.append(index[keep])
-        self.row_coef.append(coef[keep])
-        self.row_lo.append(float(lo))
-        self.row_hi.append(float(hi))
+        self.row_coef.append(folded.values[keep])
+        self.row_lo.append(float(folded.row_lower[0]))
+        self.row_hi.append(float(folded.row_upper[0]))
 
     def matrix(self, first_row: int = 0) -> csr_array:
         """Rows from ``first_row`` on as a sparse matrix over all columns."""
