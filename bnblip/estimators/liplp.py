@@ -42,6 +42,7 @@ from scipy.optimize import linprog
 from bnblip.bounds import backward_interval, derivative_bounds, forward_interval
 from bnblip.errors import BnblipError
 from bnblip.estimators.base import Estimate, EstimatorSpec, Kind, max_over_functionals
+from bnblip.lp.sanitize import fold_small_entries
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Norm, Problem
 
@@ -85,9 +86,29 @@ class _LPBuilder:
         v = np.concatenate([coefs for _, coefs in rows])
         return sparse.csr_matrix((v, (r, c)), shape=(len(rows), len(self.lower)))
 
-    def matrices(self):
-        return (self._matrix(self.ub_rows), np.asarray(self.ub_rhs),
-                self._matrix(self.eq_rows), np.asarray(self.eq_rhs))
+    def matrices(self, small_entry: float = DEFAULT_TOLERANCES.lp_small_entry):
+        """``(A_ub, b_ub, A_eq, b_eq)`` with entries HiGHS would drop folded into the
+        right-hand sides (an equality row holding one becomes two inequalities)."""
+        lo, hi = np.asarray(self.lower), np.asarray(self.upper)
+        ub_rows, ub_rhs, eq_rows, eq_rhs = [], [], [], []
+        for (cols, coefs), rhs in zip(self.ub_rows, self.ub_rhs):
+            f = fold_small_entries(np.zeros(len(cols), dtype=np.int64), np.arange(len(cols)),
+                                   coefs, np.array([-np.inf]), np.array([rhs]),
+                                   lo[cols], hi[cols], small_entry)
+            ub_rows.append((cols, f.values))
+            ub_rhs.append(float(f.row_upper[0]))
+        for (cols, coefs), rhs in zip(self.eq_rows, self.eq_rhs):
+            f = fold_small_entries(np.zeros(len(cols), dtype=np.int64), np.arange(len(cols)),
+                                   coefs, np.array([rhs]), np.array([rhs]),
+                                   lo[cols], hi[cols], small_entry)
+            if f.folded == 0:
+                eq_rows.append((cols, coefs))
+                eq_rhs.append(rhs)
+                continue
+            ub_rows += [(cols, f.values), (cols, -f.values)]
+            ub_rhs += [float(f.row_upper[0]), -float(f.row_lower[0])]
+        return (self._matrix(ub_rows), np.asarray(ub_rhs),
+                self._matrix(eq_rows), np.asarray(eq_rhs))
 
 
 @dataclass(frozen=True, eq=False)
