@@ -12,7 +12,7 @@ from bnblip.result import LipschitzResult, Method
 
 logger = logging.getLogger("bnblip")
 
-DEFAULT_METHOD = Method.MILP
+DEFAULT_METHOD = Method.BNB
 
 
 def _validate(network, domain, norm, c, logit_diff, output_norm, method, time_limit,

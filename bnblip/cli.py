@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from bnblip.result import LipschitzResult, Method
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -195,8 +197,8 @@ def _cmd_demo(args) -> int:
     method = Method.parse(args.method).value if args.method is not None else None
     if not args.json:
         print(f"bnblip demo: {spec['description']}")
-        print(f"  network widths {list(network.widths)}, box [{box.lower.min():g}, "
-              f"{box.upper.max():g}]^{box.dim}, c = {spec['c']}")
+        print(f"  network widths {list(network.widths)}, box {box.lower.tolist()} to "
+              f"{box.upper.tolist()}, c = {spec['c']}, input norm {spec['norm']}")
     result = lipschitz(network, box, spec["norm"], spec["c"], method=method,
                        **_method_options(args, method))
     _emit(result, args.json)
@@ -277,6 +279,15 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("bnblip: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader (e.g. ``| head``) went away: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced for the exit flush
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - one line instead of a traceback
+        logging.getLogger("bnblip").debug("internal error", exc_info=True)
+        print(f"bnblip: internal error ({type(exc).__name__}: {exc}); please report it",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ def local_ascent(network: Network, box: Box, norm: Norm, witness: Witness,
     improving flips are checked per step.  Returns the best witness reached.
     """
     current = witness
+    if not any(len(p) for p in witness.pattern):
+        return current
     for _ in range(max_steps):
         flips = _flipped_patterns(current.pattern)
         values = norm.dual_value(network.gradient_for_pattern(flips, current.functional))

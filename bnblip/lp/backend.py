@@ -1,0 +1,273 @@
+"""LP backends behind one small protocol.
+
+:class:`HighspyBackend` keeps one ``highspy`` model of the relaxation and changes
+bounds and coefficients per node, re-solving warm from the previous basis;
+:class:`LinprogBackend` solves every node cold with
+``scipy.optimize.linprog(method="highs")``.  ``bench/bench_lp_backends.py`` measures
+both; the retained model is the default.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bnblip.lp.relaxation import NodeData, RelaxationLayout
+from bnblip.lp.sanitize import fold_small_entries
+from bnblip.options import DEFAULT_TOLERANCES
+
+
+class LPStatus(enum.Enum):
+    """Outcome of an LP solve."""
+
+    OPTIMAL = "optimal"
+    INFEASIBLE = "infeasible"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, eq=False)
+class LPSolution:
+    """Result of one node LP.
+
+    Attributes
+    ----------
+    status : LPStatus
+    value : float
+        Maximum of the relaxation objective (``nan`` unless optimal).
+    x : ndarray or None
+        The input part of the optimal solution.
+    """
+
+    status: LPStatus
+    value: float
+    x: np.ndarray | None
+
+
+class LPBackend(Protocol):
+    """Solves the relaxation of :class:`RelaxationLayout` for a node's data."""
+
+    layout: RelaxationLayout
+
+    def solve(self, data: NodeData) -> LPSolution:
+        """Maximise the objective terms ``sum t``."""
+        ...
+
+    def extremes(self, data: NodeData, cols: np.ndarray,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum and maximum of each column in ``cols`` (``-inf`` / ``inf`` where an
+        LP failed or ``time.perf_counter()`` passed ``deadline``, ``nan`` when the
+        relaxation is infeasible)."""
+        ...
+
+
+class _Folder:
+    """Folds matrix entries HiGHS would drop into the row bounds, per node.
+
+    Constant entries of the layout below ``threshold`` are zeroed once (the model
+    handed to HiGHS never holds them); node coefficients below it are sent as 0.
+    Each node's row bounds are widened by the range of every removed term over the
+    node's column bounds (:func:`bnblip.lp.sanitize.fold_small_entries`).
+    """
+
+    def __init__(self, layout: RelaxationLayout, threshold: float):
+        self.threshold = threshold
+        mat = layout.matrix.tocoo()
+        variable = np.zeros(mat.shape, dtype=bool)
+        variable[layout.coef_rows, layout.coef_cols] = True
+        small = (mat.data != 0) & (np.abs(mat.data) < threshold) & ~variable[mat.row, mat.col]
+        self.const_rows = mat.row[small]
+        self.const_cols = mat.col[small]
+        self.const_vals = mat.data[small]
+        csc = layout.matrix.tocsc(copy=True)
+        csc.data[np.abs(csc.data) < threshold] = 0.0
+        self.matrix = csc
+        self.coef_rows = layout.coef_rows
+        self.coef_cols = layout.coef_cols
+
+    def node(self, data: NodeData) -> NodeData:
+        """``data`` with small coefficients zeroed and row bounds widened."""
+        rows = np.concatenate([self.const_rows, self.coef_rows])
+        cols = np.concatenate([self.const_cols, self.coef_cols])
+        vals = np.concatenate([self.const_vals, data.coefs])
+        folded = fold_small_entries(rows, cols, vals, data.row_lower, data.row_upper,
+                                    data.col_lower, data.col_upper, self.threshold)
+        if folded.folded == 0:
+            return data
+        return NodeData(data.col_lower, data.col_upper, folded.row_lower, folded.row_upper,
+                        folded.values[self.const_rows.size:])
+
+
+class HighspyBackend:
+    """Retained ``highspy`` model; per node only changed data is sent.
+
+    Parameters
+    ----------
+    layout : RelaxationLayout
+    feas_tol : float
+        Primal/dual feasibility tolerance.
+    time_limit : float or None
+        Seconds per LP.
+    """
+
+    def __init__(self, layout: RelaxationLayout, feas_tol: float = 1e-9,
+                 time_limit: float | None = None,
+                 small_entry: float = DEFAULT_TOLERANCES.lp_small_entry):
+        import highspy
+        from highspy import _core
+
+        self._highspy = highspy
+        self.layout = layout
+        # the _Highs base class has the model API without the construction banner
+        h = _core._Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("primal_feasibility_tolerance", max(feas_tol, 1e-10))
+        h.setOptionValue("dual_feasibility_tolerance", max(feas_tol, 1e-10))
+        h.setOptionValue("presolve", "off")
+        if time_limit is not None:
+            h.setOptionValue("time_limit", float(time_limit))
+        self._folder = _Folder(layout, small_entry)
+        mat = self._folder.matrix
+        lp = highspy.HighsLp()
+        lp.num_col_ = layout.num_cols
+        lp.num_row_ = layout.num_rows
+        lp.col_cost_ = layout.cost
+        lp.col_lower_ = np.full(layout.num_cols, -np.inf)
+        lp.col_upper_ = np.full(layout.num_cols, np.inf)
+        lp.row_lower_ = layout.row_lower_base
+        lp.row_upper_ = layout.row_upper_base
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = mat.indptr
+        lp.a_matrix_.index_ = mat.indices
+        lp.a_matrix_.value_ = mat.data
+        h.passModel(lp)
+        self.highs = h
+        self._coefs = np.full(layout.coef_rows.size, np.nan)
+        self._all_cols = np.arange(layout.num_cols, dtype=np.int32)
+        self._all_rows = np.arange(layout.num_rows, dtype=np.int32)
+
+    def _load(self, data: NodeData) -> None:
+        data = self._folder.node(data)
+        h = self.highs
+        lay = self.layout
+        changed = np.flatnonzero(data.coefs != self._coefs)
+        for i in changed:
+            h.changeCoeff(int(lay.coef_rows[i]), int(lay.coef_cols[i]), float(data.coefs[i]))
+        self._coefs[changed] = data.coefs[changed]
+        h.changeColsBounds(lay.num_cols, self._all_cols, data.col_lower, data.col_upper)
+        h.changeRowsBounds(lay.num_rows, self._all_rows, data.row_lower, data.row_upper)
+
+    def solve(self, data: NodeData) -> LPSolution:
+        self._load(data)
+        h = self.highs
+        lay = self.layout
+        h.run()
+        status = h.getModelStatus()
+        ms = self._highspy.HighsModelStatus
+        if status == ms.kOptimal:
+            sol = h.getSolution()
+            value = -h.getInfo().objective_function_value
+            x = np.asarray(sol.col_value)[lay.x_cols]
+            return LPSolution(LPStatus.OPTIMAL, float(value), x)
+        if status == ms.kInfeasible:
+            return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
+        return LPSolution(LPStatus.FAILED, float("nan"), None)
+
+    def extremes(self, data: NodeData, cols: np.ndarray,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        self._load(data)
+        h = self.highs
+        ms = self._highspy.HighsModelStatus
+        lay = self.layout
+        zero = np.zeros(lay.num_cols)
+        every = self._all_cols
+        h.changeColsCost(lay.num_cols, every, zero)
+        lows = np.full(len(cols), -np.inf)
+        highs = np.full(len(cols), np.inf)
+        try:
+            for i, col in enumerate(cols):
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                for sense, out in ((1.0, lows), (-1.0, highs)):
+                    h.changeColCost(int(col), sense)
+                    h.run()
+                    status = h.getModelStatus()
+                    if status == ms.kInfeasible:
+                        return np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+                    if status == ms.kOptimal:
+                        out[i] = sense * h.getInfo().objective_function_value
+                h.changeColCost(int(col), 0.0)
+        finally:
+            h.changeColsCost(lay.num_cols, every, lay.cost)
+        return lows, highs
+
+
+class LinprogBackend:
+    """Cold solves with ``scipy.optimize.linprog(method="highs")``."""
+
+    def __init__(self, layout: RelaxationLayout, feas_tol: float = 1e-9,
+                 time_limit: float | None = None,
+                 small_entry: float = DEFAULT_TOLERANCES.lp_small_entry):
+        self.layout = layout
+        self._folder = _Folder(layout, small_entry)
+        self.feas_tol = max(feas_tol, 1e-10)
+        self.time_limit = time_limit
+
+    def solve(self, data: NodeData) -> LPSolution:
+        res = self._run(data, self.layout.cost)
+        lay = self.layout
+        if res.status == 0:
+            return LPSolution(LPStatus.OPTIMAL, float(-res.fun), res.x[lay.x_cols])
+        if res.status == 2:
+            return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
+        return LPSolution(LPStatus.FAILED, float("nan"), None)
+
+    def extremes(self, data: NodeData, cols: np.ndarray,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        lows = np.full(len(cols), -np.inf)
+        highs = np.full(len(cols), np.inf)
+        for i, col in enumerate(cols):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            for sense, out in ((1.0, lows), (-1.0, highs)):
+                cost = np.zeros(self.layout.num_cols)
+                cost[col] = sense
+                res = self._run(data, cost)
+                if res.status == 2:
+                    return np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+                if res.status == 0:
+                    out[i] = sense * res.fun
+        return lows, highs
+
+    def _run(self, data: NodeData, cost: np.ndarray):
+        from scipy.optimize import linprog
+        from scipy.sparse import csr_matrix, vstack
+
+        lay = self.layout
+        data = self._folder.node(data)
+        mat = self._folder.matrix.tocoo()
+        vals = mat.data.copy()
+        lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(mat.row, mat.col))}
+        for i, (r, c) in enumerate(zip(lay.coef_rows, lay.coef_cols)):
+            vals[lookup[(int(r), int(c))]] = data.coefs[i]
+        full = csr_matrix((vals, (mat.row, mat.col)), shape=mat.shape)
+        lo, hi = data.row_lower, data.row_upper
+        eq = lo == hi
+        up = ~eq & np.isfinite(hi)
+        dn = ~eq & np.isfinite(lo)
+        a_ub = vstack([full[up], -full[dn]]).tocsr()
+        b_ub = np.concatenate([hi[up], -lo[dn]])
+        bounds = np.column_stack([data.col_lower, data.col_upper])
+        options = {"primal_feasibility_tolerance": self.feas_tol,
+                   "dual_feasibility_tolerance": self.feas_tol, "presolve": False}
+        if self.time_limit is not None:
+            options["time_limit"] = self.time_limit
+        return linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=full[eq], b_eq=lo[eq],
+                       bounds=bounds, method="highs", options=options)
+
+
+BACKENDS = {"highspy": HighspyBackend, "linprog": LinprogBackend}
+"""Named backends (option ``lp_backend``)."""

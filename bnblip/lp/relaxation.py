@@ -1,0 +1,302 @@
+"""LP relaxation of a node (LipMIP formulation), built once, updated per node.
+
+Variables: the input ``x``; per hidden layer the pre-activation ``z``, output
+``a``, relaxed phase ``d`` in ``[0, 1]``, backward product ``u = d * y`` and backward
+quantity ``y`` (gradient with respect to ``a``); the input gradient ``g``; and one
+objective term ``t_j`` per input coordinate.
+
+Rows (``l, u`` the node's pre-activation bounds, ``yl, yu`` its backward bounds):
+
+* forward: ``z_k = W_k a_{k-1} + b_k``; ``a >= z``; ``a <= z - l (1 - d)``;
+  ``a <= u d`` (big-M; with ``d`` fixed to 0 or 1 these are exact);
+* backward: ``y_k = W_{k+1}^T u_{k+1}`` (``y`` of the last hidden layer is the
+  constant ``W_L^T c``); McCormick switch ``yl d <= u <= yu d``,
+  ``y - yu (1 - d) <= u <= y - yl (1 - d)``; ``g = W_1^T u_1``;
+* objective: ``t_j <= s_j g_j + o_j``, maximise ``sum t``: ``t_j <= v_j g_j`` for a
+  fixed direction coordinate, the chord of ``|g_j|`` over ``[gl_j, gu_j]`` for a free
+  one, ``t_j = 0`` for a coordinate outside the direction.
+
+Entries below ``Tolerances.lp_small_entry`` (which HiGHS would drop silently) are
+folded into the row bounds over the node's column bounds, so the LP stays a
+relaxation.  The structure (sparsity pattern) never changes: a node changes column bounds, row
+bounds and the coefficients listed in :class:`RelaxationLayout` only, so a retained
+solver model is modified and re-solved warm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from bnblip.lp.sanitize import fold_small_entries
+from bnblip.network import Network
+from bnblip.options import DEFAULT_TOLERANCES
+
+INF = np.inf
+
+
+@dataclass(frozen=True, eq=False)
+class RelaxationLayout:
+    """The constant part of the relaxation.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csc_matrix
+        Constraint matrix with placeholder values at the variable coefficients.
+    num_cols, num_rows : int
+    cost : ndarray
+        Minimisation cost (``-1`` on every ``t``).
+    x_cols : ndarray
+        Columns of the input variables.
+    coef_rows, coef_cols : ndarray
+        Positions of the node-dependent coefficients, in the order of
+        :attr:`NodeData.coefs`.
+    small_rows, small_cols, small_values : ndarray
+        Constant entries below ``small_entry`` in magnitude, kept out of
+        ``matrix`` (HiGHS would drop them silently) and folded into the row bounds
+        of every node over its column bounds (:mod:`bnblip.lp.sanitize`).
+    """
+
+    matrix: sparse.csc_matrix
+    num_cols: int
+    num_rows: int
+    cost: np.ndarray
+    x_cols: np.ndarray
+    coef_rows: np.ndarray
+    coef_cols: np.ndarray
+    widths: tuple[int, ...]
+    input_dim: int
+    col_z: tuple[np.ndarray, ...]
+    col_a: tuple[np.ndarray, ...]
+    col_d: tuple[np.ndarray, ...]
+    col_u: tuple[np.ndarray, ...]
+    col_y: tuple[np.ndarray, ...]
+    col_g: np.ndarray
+    col_t: np.ndarray
+    row_fwd_b: tuple[np.ndarray, ...]
+    row_mc: tuple[np.ndarray, ...]
+    row_t: np.ndarray
+    row_lower_base: np.ndarray
+    row_upper_base: np.ndarray
+    small_rows: np.ndarray
+    small_cols: np.ndarray
+    small_values: np.ndarray
+    small_entry: float
+
+
+@dataclass(frozen=True, eq=False)
+class NodeData:
+    """What a node sets: column bounds, row bounds and the variable coefficients."""
+
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    coefs: np.ndarray
+
+
+class _Builder:
+    def __init__(self):
+        self.rows, self.cols, self.vals = [], [], []
+        self.num_rows = 0
+        self.num_cols = 0
+        self.row_lower, self.row_upper = [], []
+
+    def new_cols(self, count: int) -> np.ndarray:
+        idx = np.arange(self.num_cols, self.num_cols + count)
+        self.num_cols += count
+        return idx
+
+    def new_rows(self, count: int, lower: float, upper: float) -> np.ndarray:
+        idx = np.arange(self.num_rows, self.num_rows + count)
+        self.num_rows += count
+        self.row_lower.extend([lower] * count)
+        self.row_upper.extend([upper] * count)
+        return idx
+
+    def add(self, rows, cols, vals) -> None:
+        rows, cols, vals = np.broadcast_arrays(np.asarray(rows), np.asarray(cols),
+                                               np.asarray(vals, dtype=np.float64))
+        self.rows.append(rows.ravel())
+        self.cols.append(cols.ravel())
+        self.vals.append(vals.ravel())
+
+    def add_dense(self, rows: np.ndarray, cols: np.ndarray, mat: np.ndarray) -> None:
+        rr, cc = np.nonzero(mat)
+        self.add(rows[rr], cols[cc], mat[rr, cc])
+
+
+def build_layout(network: Network,
+                 small_entry: float = DEFAULT_TOLERANCES.lp_small_entry) -> RelaxationLayout:
+    """Build the constant structure of the relaxation for ``network``.
+
+    Weights below ``small_entry`` in magnitude are kept aside (see
+    :class:`RelaxationLayout`)."""
+    bld = _Builder()
+    n = network.input_dim
+    widths = network.hidden_widths
+    x = bld.new_cols(n)
+    cz, ca, cd, cu = [], [], [], []
+    for h in widths:
+        cz.append(bld.new_cols(h))
+        ca.append(bld.new_cols(h))
+        cd.append(bld.new_cols(h))
+        cu.append(bld.new_cols(h))
+    cy = [bld.new_cols(h) for h in widths]
+    cg = bld.new_cols(n)
+    ct = bld.new_cols(n)
+    coef_rows, coef_cols = [], []
+    row_b, row_mc = [], []
+    prev = x
+    for k, h in enumerate(widths):
+        r = bld.new_rows(h, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node: b)
+        bld.add(r, cz[k], 1.0)
+        bld.add_dense(r, prev, -network.weights[k])
+        ra = bld.new_rows(h, 0.0, INF)  # a - z >= 0
+        bld.add(ra, ca[k], 1.0)
+        bld.add(ra, cz[k], -1.0)
+        rb = bld.new_rows(h, -INF, 0.0)  # a - z - l d <= -l
+        bld.add(rb, ca[k], 1.0)
+        bld.add(rb, cz[k], -1.0)
+        rc = bld.new_rows(h, -INF, 0.0)  # a - u d <= 0
+        bld.add(rc, ca[k], 1.0)
+        row_b.append(np.concatenate([r, rb]))
+        for rows in (rb, rc):
+            bld.add(rows, cd[k], 1.0)
+            coef_rows.append(rows)
+            coef_cols.append(cd[k])
+        prev = ca[k]
+    for k, h in enumerate(widths):
+        if k + 1 < len(widths):
+            r = bld.new_rows(h, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
+            bld.add(r, cy[k], 1.0)
+            bld.add_dense(r, cu[k + 1], -network.weights[k + 1].T)
+        m5 = bld.new_rows(h, 0.0, INF)     # u - yl d >= 0
+        m6 = bld.new_rows(h, -INF, 0.0)    # u - yu d <= 0
+        m7 = bld.new_rows(h, 0.0, INF)     # u - y - yu d >= -yu
+        m8 = bld.new_rows(h, -INF, 0.0)    # u - y - yl d <= -yl
+        for rows in (m5, m6, m7, m8):
+            bld.add(rows, cu[k], 1.0)
+            bld.add(rows, cd[k], 1.0)
+            coef_rows.append(rows)
+            coef_cols.append(cd[k])
+        for rows in (m7, m8):
+            bld.add(rows, cy[k], -1.0)
+        row_mc.append(np.concatenate([m7, m8]))
+    rg = bld.new_rows(n, 0.0, 0.0)  # g - W_1^T u_1 = 0
+    bld.add(rg, cg, 1.0)
+    if widths:
+        bld.add_dense(rg, cu[0], -network.weights[0].T)
+    else:
+        bld.add_dense(rg, x[:0], np.zeros((n, 0)))
+    rt = bld.new_rows(n, -INF, 0.0)  # t - s g <= o
+    bld.add(rt, ct, 1.0)
+    bld.add(rt, cg, 1.0)
+    coef_rows.append(rt)
+    coef_cols.append(cg)
+    rows = np.concatenate(bld.rows)
+    cols = np.concatenate(bld.cols)
+    vals = np.concatenate(bld.vals)
+    small = np.abs(vals) < small_entry
+    small_rows, small_cols, small_vals = rows[small], cols[small], vals[small]
+    rows, cols, vals = rows[~small], cols[~small], vals[~small]
+    matrix = sparse.csc_matrix((vals, (rows, cols)), shape=(bld.num_rows, bld.num_cols))
+    matrix.sum_duplicates()
+    cost = np.zeros(bld.num_cols)
+    cost[ct] = -1.0
+    return RelaxationLayout(
+        matrix, bld.num_cols, bld.num_rows, cost, x,
+        np.concatenate(coef_rows), np.concatenate(coef_cols), tuple(widths), n,
+        tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy), cg, ct, tuple(row_b),
+        tuple(row_mc), rt, np.array(bld.row_lower), np.array(bld.row_upper), small_rows,
+        small_cols, small_vals, float(small_entry))
+
+
+def _objective_rows(gl, gu, dir_lower, dir_upper):
+    """Slope, offset and ``t`` upper bound per coordinate for ``t <= s g + o``."""
+    if dir_lower is None:
+        return np.zeros_like(gl), np.zeros_like(gl), np.zeros_like(gl)
+    fixed = dir_lower == dir_upper
+    slope = np.where(fixed, dir_lower, 0.0)
+    offset = np.zeros_like(gl)
+    free = ~fixed
+    pos = free & (gl >= 0)
+    neg = free & ~pos & (gu <= 0)
+    amb = free & ~pos & ~neg
+    width = np.where(amb, gu - gl, 1.0)
+    chord = (gu + gl) / width
+    slope = np.where(pos, 1.0, np.where(neg, -1.0, np.where(amb, chord, slope)))
+    offset = np.where(amb, -gl - chord * gl, 0.0)
+    t_upper = np.where(fixed & (dir_lower == 0), 0.0, INF)
+    return slope, offset, t_upper
+
+
+def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
+              forward_lower, forward_upper, phase_lower, phase_upper, backward_lower,
+              backward_upper, dir_lower, dir_upper) -> NodeData:
+    """Bounds and coefficients of one node.
+
+    Parameters
+    ----------
+    layout : RelaxationLayout
+    network : Network
+    box_lower, box_upper : ndarray
+        Input box.
+    forward_lower, forward_upper : tuple of ndarray
+        Pre-activation bounds per hidden layer (sound for the node).
+    phase_lower, phase_upper : tuple of ndarray
+        Bounds of the ReLU derivative ``d`` (0/1) per hidden layer.
+    backward_lower, backward_upper : tuple of ndarray
+        Backward bounds (entry 0 the input gradient, ``k+1`` hidden layer ``k``).
+    dir_lower, dir_upper : ndarray or None
+        Direction box of the objective (``None``: feasibility only).
+    """
+    col_lo = np.full(layout.num_cols, -INF)
+    col_hi = np.full(layout.num_cols, INF)
+    row_lo = layout.row_lower_base.copy()
+    row_hi = layout.row_upper_base.copy()
+    col_lo[layout.x_cols], col_hi[layout.x_cols] = box_lower, box_upper
+    fwd_coefs, bwd_coefs = [], []
+    for k, h in enumerate(layout.widths):
+        zl, zu = forward_lower[k], forward_upper[k]
+        col_lo[layout.col_z[k]], col_hi[layout.col_z[k]] = zl, zu
+        col_lo[layout.col_a[k]] = np.maximum(zl, 0.0)
+        col_hi[layout.col_a[k]] = np.maximum(zu, 0.0)
+        dl, du = phase_lower[k], phase_upper[k]
+        col_lo[layout.col_d[k]], col_hi[layout.col_d[k]] = dl, du
+        r_eq, r_b = layout.row_fwd_b[k][:h], layout.row_fwd_b[k][h:]
+        row_lo[r_eq] = network.biases[k]
+        row_hi[r_eq] = network.biases[k]
+        row_hi[r_b] = -zl
+        yl, yu = backward_lower[k + 1], backward_upper[k + 1]
+        col_lo[layout.col_y[k]], col_hi[layout.col_y[k]] = yl, yu
+        cand = (dl * yl, dl * yu, du * yl, du * yu)
+        col_lo[layout.col_u[k]] = np.minimum.reduce(cand)
+        col_hi[layout.col_u[k]] = np.maximum.reduce(cand)
+        m7, m8 = layout.row_mc[k][:h], layout.row_mc[k][h:]
+        row_lo[m7] = -yu
+        row_hi[m8] = -yl
+        fwd_coefs.append(np.concatenate([-zl, -zu]))
+        bwd_coefs.append(np.concatenate([-yl, -yu, -yu, -yl]))
+    gl, gu = backward_lower[0], backward_upper[0]
+    col_lo[layout.col_g], col_hi[layout.col_g] = gl, gu
+    slope, offset, t_upper = _objective_rows(gl, gu, dir_lower, dir_upper)
+    col_hi[layout.col_t] = t_upper
+    row_hi[layout.row_t] = offset
+    coefs = np.concatenate(fwd_coefs + bwd_coefs + [-slope])
+    return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
+
+
+def _folded(layout: RelaxationLayout, data: NodeData) -> NodeData:
+    """Fold the tiny constant entries and tiny node coefficients into the row bounds."""
+    fixed = fold_small_entries(layout.small_rows, layout.small_cols, layout.small_values,
+                               data.row_lower, data.row_upper, data.col_lower,
+                               data.col_upper, np.inf)
+    var = fold_small_entries(layout.coef_rows, layout.coef_cols, data.coefs,
+                             fixed.row_lower, fixed.row_upper, data.col_lower,
+                             data.col_upper, layout.small_entry)
+    if fixed.folded == 0 and var.folded == 0:
+        return data
+    return NodeData(data.col_lower, data.col_upper, var.row_lower, var.row_upper, var.values)

@@ -1,0 +1,913 @@
+"""The exact branch-and-bound engine (``method="bnb"``).
+
+The search space of a scalar problem ``max ||grad c^T f||_q`` is the set of ReLU
+phases and a direction set ``V`` with ``||g||_q = max over v in V of v^T g``
+(:mod:`bnblip.bounds.gradient`).  Each node fixes some phases and shrinks ``V``.
+Per node: forward bounds under the fixed phases (stable neurons get fixed), backward
+bounds, an objective upper bound by propagation, then the node LP (:mod:`bnblip.lp`)
+for infeasibility and a tighter bound; a node with every neuron decided is a *leaf*
+whose gradient is exact and which counts only if its region is full-dimensional.
+Before the search, LPs tighten the root's pre-activation and backward bounds, which
+every node inherits.  The search is best-first on the upper bound with depth-first
+dives; the split is chosen by a score rule of :mod:`bnblip.branching` (optionally
+strong branching over its best few candidates); incumbents come from samples, LP
+solution points, leaves and a local ascent across neighbouring regions.
+
+This is the only module that knows the order of these steps.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from bnblip.bounds.gradient import DirectionSet, objective_bound
+from bnblip.bounds.interval import (
+    ACTIVE,
+    INACTIVE,
+    BackwardBounds,
+    ForwardBounds,
+    backward_interval,
+    derivative_bounds,
+    forward_interval,
+)
+from bnblip.branching import SCORE_RULES, BranchInfo, Candidate, Kind, product_score, select
+from bnblip.errors import InputError
+from bnblip.incumbent import (
+    Witness,
+    best_witness,
+    check_witness,
+    local_ascent,
+    preactivation_scales,
+)
+from bnblip.lp.backend import BACKENDS, LPStatus
+from bnblip.lp.relaxation import build_layout, node_data
+from bnblip.network import Network, Pattern
+from bnblip.options import DEFAULT_TOLERANCES, Tolerances
+from bnblip.problem import Norm, Problem
+from bnblip.regions import interior_point, pattern_halfspaces
+from bnblip.result import LipschitzResult, Method, Stats, Status
+
+logger = logging.getLogger("bnblip.solver")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Anytime state of a solve, passed to the ``progress`` callback.
+
+    Attributes
+    ----------
+    lower, upper : float
+        Current proven bounds (``lower`` is attained by a witness).
+    nodes : int
+        Nodes processed so far.
+    nodes_per_s : float
+    elapsed_s : float
+    """
+
+    lower: float
+    upper: float
+    nodes: int
+    nodes_per_s: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class BnbOptions:
+    """Options of :func:`solve_bnb` (all keyword arguments).
+
+    Attributes
+    ----------
+    score : str
+        Branching score rule, a key of :data:`bnblip.branching.SCORE_RULES`.
+    strong : int
+        Number of best-scored candidates whose children are evaluated (strong
+        branching); 1 branches on the top-scored candidate directly.
+    dive : bool
+        Continue depth-first with the best child after each branching.
+    forward : {'auto', 'linear', 'interval'}
+        Forward bound propagation ('auto' = linear when available).
+    samples : int
+        Random points evaluated for the initial incumbent (per functional).
+    starts : int
+        Local ascents started from the best distinct samples.
+    ascent_steps : int
+        Maximal steps of the local ascent run from each new incumbent.
+    seed : int
+        Seed of the sampling.
+    check_monotone : bool
+        Debug: assert that no child's bound exceeds its parent's.
+    progress : callable or None
+        Called with a :class:`Progress` record at most every ``progress_interval_s``
+        seconds and once at the end.
+    progress_interval_s : float
+    lp : {'auto', 'always', 'never'}
+        When to solve the node LP relaxation (infeasibility, tighter bound).
+    lp_backend : {'highspy', 'linprog'}
+        LP backend (:mod:`bnblip.lp.backend`).
+    tighten : bool
+        Tighten the root's pre-activation bounds by LPs (when LPs are on).
+    """
+
+    score: str = "gradient"
+    strong: int = 1
+    dive: bool = True
+    forward: str = "auto"
+    samples: int = 1024
+    starts: int = 2
+    ascent_steps: int = 50
+    seed: int = 0
+    check_monotone: bool = False
+    progress: Callable[[Progress], None] | None = None
+    progress_interval_s: float = 1.0
+    lp: str = "auto"
+    lp_backend: str = "highspy"
+    tighten: bool = True
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> BnbOptions:
+        """Validate keyword options; unknown names raise :class:`InputError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise InputError(f"unknown bnb option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        opts = cls(**kwargs)
+        if opts.score not in SCORE_RULES:
+            raise InputError(f"score must be one of {sorted(SCORE_RULES)}, got {opts.score!r}")
+        if opts.forward not in ("auto", "linear", "interval"):
+            raise InputError(f"forward must be 'auto', 'linear' or 'interval', got "
+                             f"{opts.forward!r}")
+        for name in ("strong", "samples", "ascent_steps", "starts"):
+            value = getattr(opts, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"{name} must be a non-negative integer, got {value!r}")
+        if opts.lp not in ("auto", "always", "never"):
+            raise InputError(f"lp must be 'auto', 'always' or 'never', got {opts.lp!r}")
+        if opts.lp_backend not in BACKENDS:
+            raise InputError(f"lp_backend must be one of {sorted(BACKENDS)}, got "
+                             f"{opts.lp_backend!r}")
+        if opts.strong < 1:
+            raise InputError(f"strong must be >= 1, got {opts.strong}")
+        if opts.progress is not None and not callable(opts.progress):
+            raise InputError("progress must be callable or None")
+        return opts
+
+
+class NodeState(enum.Enum):
+    """Outcome of evaluating a node."""
+
+    OPEN = "open"
+    LEAF = "leaf"
+    INFEASIBLE = "infeasible"
+    DOMINATED = "dominated"
+
+
+@dataclass(frozen=True, eq=False)
+class NodeParts:
+    """Bounds an open node keeps for its LP: derivative and backward bounds."""
+
+    dlo: tuple[np.ndarray, ...]
+    dhi: tuple[np.ndarray, ...]
+    backward: BackwardBounds
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """An evaluated branch-and-bound node.
+
+    Attributes
+    ----------
+    state : NodeState
+    bound : float
+        Upper bound of the objective over the node (exact value for a leaf).
+    depth : int
+    functional : int
+        Index into ``problem.functionals``.
+    phases : tuple of ndarray
+        Fixed phases including those decided by the bounds.
+    directions : DirectionSet
+    forward : ForwardBounds or None
+    info : BranchInfo or None
+        Set for open nodes.
+    pattern : tuple of ndarray or None
+        Activation pattern of a leaf.
+    """
+
+    state: NodeState
+    bound: float
+    depth: int
+    functional: int
+    phases: tuple[np.ndarray, ...]
+    directions: DirectionSet
+    forward: ForwardBounds | None = None
+    info: BranchInfo | None = None
+    pattern: Pattern | None = None
+    parts: NodeParts | None = None
+    lp_done: bool = False
+
+
+@dataclass
+class _Counters:
+    nodes: int = 0
+    evaluations: int = 0
+    lps: int = 0
+    pruned_bound: int = 0
+    pruned_infeasible: int = 0
+    max_depth: int = 0
+    regions: int = 0
+    time_bounds_s: float = 0.0
+    time_lp_s: float = 0.0
+    time_incumbent_s: float = 0.0
+    time_presolve_s: float = 0.0
+
+
+LP_POINT_ZERO_REL = 1e-7
+"""Pre-activations this small relative to their scale count as zero at LP points."""
+LP_USEFUL_GAP_SHARE = 0.05
+"""An LP is useful when it prunes the node or closes this share of its gap."""
+LP_MIN_USEFUL_RATE = 0.1
+"""Below this smoothed share of useful LPs, 'auto' only probes."""
+LP_PROBE_EVERY = 8
+LP_RATE_SMOOTHING = 0.05
+
+
+TIGHTEN_TIME_SHARE = 0.25
+"""Root tightening stops after this share of the time limit."""
+TIGHTEN_MAX_FUNCTIONALS = 4
+"""Backward bounds are LP-tightened for at most this many output functionals."""
+TIGHTEN_BACKWARD_MAX_LPS = 128
+"""Backward tightening is skipped when it needs more LPs than this per functional
+(measured: it paid on the 8- and 10-input nets, its ~270 LPs on the 64-input digits
+nets cost more than they saved)."""
+
+
+class _LimitReached(Exception):
+    def __init__(self, status: Status):
+        super().__init__(status.value)
+        self.status = status
+
+
+def _forward_function(name: str):
+    """The forward propagation for option ``forward`` and whether it takes ``prior``
+    bounds (intersected into every layer before the next is propagated)."""
+    if name in ("auto", "linear"):
+        try:
+            from bnblip.bounds.kernels import forward_linear_numba
+        except ImportError:
+            pass
+        else:
+            return forward_linear_numba, True
+        try:
+            from bnblip.bounds.linear import forward_linear
+        except ImportError:
+            if name == "linear":
+                raise
+            return forward_interval, False
+        return forward_linear, False
+    return forward_interval, False
+
+
+def _same(a: Pattern, b: Pattern) -> bool:
+    return all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def _root_directions(norm: Norm, n: int) -> list[DirectionSet]:
+    dual = norm.dual
+    if dual is Norm.L2:
+        return [DirectionSet(None, None)]
+    if dual is Norm.L1:
+        return [DirectionSet(-np.ones(n), np.ones(n))]
+    roots = []
+    for j in range(n):
+        for s in (1.0, -1.0):
+            v = np.zeros(n)
+            v[j] = s
+            roots.append(DirectionSet(v, v.copy()))
+    return roots
+
+
+def check_monotone(parent_bound: float, child_bound: float) -> None:
+    """Debug check: a child's upper bound never exceeds its parent's.
+
+    Raises
+    ------
+    AssertionError
+        When ``child_bound > parent_bound``.
+    """
+    if child_bound > parent_bound:
+        raise AssertionError(f"child bound {child_bound!r} exceeds parent bound "
+                             f"{parent_bound!r}")
+
+
+class _Search:
+    """State of one solve; methods run the steps in order."""
+
+    def __init__(self, problem: Problem, tol: Tolerances, opts: BnbOptions,
+                 time_limit: float | None, node_limit: int | None):
+        self.problem = problem
+        self.network: Network = problem.network
+        self.tol = tol
+        self.opts = opts
+        self.time_limit = time_limit
+        self.node_limit = node_limit
+        self.forward_fn, self.forward_takes_prior = _forward_function(opts.forward)
+        self.forward_net = self.network
+        if self.forward_takes_prior:
+            from bnblip.bounds.kernels import pack_network
+
+            self.forward_net = pack_network(self.network)
+        self.rule = SCORE_RULES[opts.score]
+        self.count = _Counters()
+        self.heap: list = []
+        self.tiebreak = itertools.count()
+        self.incumbent: Witness | None = None
+        self.pruned_max = -math.inf
+        self.unwitnessed_max = -math.inf
+        self.current: Node | None = None
+        self.unexplored = math.inf  # until every root is in the tree
+        self.root_backward: dict[int, BackwardBounds] = {}
+        self.region_cache: dict[bytes, np.ndarray | None] = {}
+        self.start = time.perf_counter()
+        self.last_progress = self.start
+        self.lp = None
+        self.lp_requests = 0
+        self.lp_useful_rate = 1.0
+        if opts.lp != "never" and self.network.num_hidden_layers > 0:
+            t0 = time.perf_counter()
+            layout = build_layout(self.network, tol.lp_small_entry)
+            self.lp = BACKENDS[opts.lp_backend](layout, tol.feas_tol)
+            self.count.time_presolve_s += time.perf_counter() - t0
+
+    # ------------------------------------------------------------ bounds
+    @property
+    def lower(self) -> float:
+        return self.incumbent.value if self.incumbent is not None else -math.inf
+
+    def upper(self) -> float:
+        """Proven upper bound over everything not yet closed."""
+        candidates = [self.lower, self.pruned_max, self.unwitnessed_max, self.unexplored]
+        if self.heap:
+            candidates.append(-self.heap[0][0])
+        if self.current is not None:
+            candidates.append(self.current.bound)
+        return max(candidates)
+
+    def closable(self, bound: float) -> bool:
+        lower = self.lower
+        if lower == -math.inf:
+            return False
+        return bound <= lower or self.tol.gap_closed(lower, bound)
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, phases, directions: DirectionSet, functional: int, depth: int,
+                 parent: Node | None) -> Node:
+        """Bound one node (phases and directions fixed)."""
+        t0 = time.perf_counter()
+        self.count.evaluations += 1
+        try:
+            return self._evaluate(phases, directions, functional, depth, parent)
+        finally:
+            self.count.time_bounds_s += time.perf_counter() - t0
+
+    def _closed(self, state, depth, functional, phases, directions, bound=-math.inf):
+        return Node(state, bound, depth, functional, phases, directions)
+
+    def _forward(self, phases, parent: Node | None) -> ForwardBounds:
+        box = self.problem.box
+        if self.forward_takes_prior and parent is not None:
+            fb = self.forward_fn(self.forward_net, box.lower, box.upper, phases, self.tol,
+                                 prior=parent.forward)
+        else:
+            fb = self.forward_fn(self.forward_net, box.lower, box.upper, phases, self.tol)
+        if parent is None or parent.forward is None or fb.infeasible:
+            return fb
+        lows = tuple(np.maximum(a, b) for a, b in zip(fb.lower, parent.forward.lower))
+        ups = tuple(np.minimum(a, b) for a, b in zip(fb.upper, parent.forward.upper))
+        return ForwardBounds(lows, ups, False)
+
+    @staticmethod
+    def _decide_phases(fb: ForwardBounds, phases) -> tuple[tuple, bool]:
+        out, infeasible = [], fb.infeasible
+        for zl, zu, ph in zip(fb.lower, fb.upper, phases):
+            infeasible |= bool(np.any(zl > zu))
+            infeasible |= bool(np.any((ph == ACTIVE) & (zu < 0)))
+            infeasible |= bool(np.any((ph == INACTIVE) & (zl > 0)))
+            new = ph.copy()
+            free = ph == 0
+            new[free & (zu <= 0)] = INACTIVE
+            new[free & (zu > 0) & (zl >= 0)] = ACTIVE
+            out.append(new)
+        return tuple(out), infeasible
+
+    @staticmethod
+    def _decide_directions(directions: DirectionSet, glo, ghi):
+        """Fix free signs whose gradient sign is known; detect dominated nodes."""
+        if directions.is_ball:
+            return directions, False
+        lo, hi = directions.lower, directions.upper
+        dominated = bool(np.any((lo == 1.0) & (ghi < 0)) or np.any((hi == -1.0) & (glo > 0)))
+        free = lo < hi
+        pos = free & (glo >= 0)
+        neg = free & ~pos & (ghi <= 0)
+        if not (np.any(pos) or np.any(neg)):
+            return directions, dominated
+        lo, hi = lo.copy(), hi.copy()
+        lo[pos] = 1.0
+        hi[neg] = -1.0
+        return DirectionSet(lo, hi), dominated
+
+    def _evaluate(self, phases, directions, functional, depth, parent) -> Node:
+        net = self.network
+        c = self.problem.functionals[functional]
+        fb = self._forward(phases, parent)
+        phases, infeasible = self._decide_phases(fb, phases)
+        if infeasible:
+            return self._closed(NodeState.INFEASIBLE, depth, functional, phases, directions)
+        dlo, dhi = derivative_bounds(fb, phases)
+        backward = backward_interval(net, c, dlo, dhi, self.tol)
+        if functional in self.root_backward:
+            prior = self.root_backward[functional]
+            backward = BackwardBounds(
+                tuple(np.maximum(a, b) for a, b in zip(backward.lower, prior.lower)),
+                tuple(np.minimum(a, b) for a, b in zip(backward.upper, prior.upper)))
+        directions, dominated = self._decide_directions(directions, backward.lower[0],
+                                                        backward.upper[0])
+        if dominated:
+            return self._closed(NodeState.DOMINATED, depth, functional, phases, directions)
+        parent_bound = parent.bound if parent is not None else math.inf
+        ambiguous = tuple(lo != hi for lo, hi in zip(dlo, dhi))
+        if not any(np.any(a) for a in ambiguous):
+            pattern = tuple(h > 0 for h in dhi)
+            gradient = net.gradient_for_pattern(pattern, c)
+            exact = min(directions.value(gradient), parent_bound)
+            return Node(NodeState.LEAF, exact, depth, functional, phases, directions, fb,
+                        None, pattern)
+        obj = objective_bound(net, c, dlo, dhi, directions, self.tol, backward)
+        bound = min(obj.value, parent_bound)
+        if self.opts.check_monotone and parent is not None:
+            check_monotone(parent.bound, bound)
+        sign_free = (np.zeros(net.input_dim, dtype=bool) if directions.is_ball
+                     else directions.lower < directions.upper)
+        info = BranchInfo(fb.lower, fb.upper, ambiguous, obj.direction_lower,
+                          obj.direction_upper, backward.lower, backward.upper, sign_free)
+        return Node(NodeState.OPEN, bound, depth, functional, phases, directions, fb, info,
+                    None, NodeParts(dlo, dhi, backward))
+
+    def refine(self, node: Node) -> Node:
+        """Apply the node LP to an open node (infeasibility, tighter bound)."""
+        if (self.lp is None or node.state is not NodeState.OPEN or node.lp_done
+                or self.closable(node.bound)):
+            return node
+        if not self.want_lp():
+            return node
+        parts = node.parts
+        lp_bound = self.solve_lp(node.forward, parts.dlo, parts.dhi, parts.backward,
+                                 node.directions, node.functional)
+        if lp_bound is None:
+            self.record_lp(True)
+            return replace(node, state=NodeState.INFEASIBLE, bound=-math.inf, lp_done=True)
+        bound = min(node.bound, lp_bound)
+        lower = max(self.lower, 0.0)
+        self.record_lp(self.closable(bound) or node.bound - bound > LP_USEFUL_GAP_SHARE
+                       * max(node.bound - lower, 0.0))
+        return replace(node, bound=bound, lp_done=True)
+
+    def want_lp(self) -> bool:
+        """The LP policy: 'auto' runs the LP while the measured share of useful LPs
+        stays above :data:`LP_MIN_USEFUL_RATE`, else probes every
+        :data:`LP_PROBE_EVERY`-th node to keep measuring."""
+        if self.opts.lp == "always":
+            return True
+        self.lp_requests += 1
+        return (self.lp_useful_rate >= LP_MIN_USEFUL_RATE
+                or self.lp_requests % LP_PROBE_EVERY == 0)
+
+    def record_lp(self, useful: bool) -> None:
+        self.lp_useful_rate += LP_RATE_SMOOTHING * (float(useful) - self.lp_useful_rate)
+
+    def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int = 0) -> float | None:
+        """Node LP: ``None`` if infeasible, else an upper bound (``inf`` if unusable)."""
+        t0 = time.perf_counter()
+        box = self.problem.box
+        data = node_data(self.lp.layout, self.network, box.lower, box.upper, fb.lower,
+                         fb.upper, dlo, dhi, backward.lower, backward.upper,
+                         directions.lower, directions.upper)
+        sol = self.lp.solve(data)
+        self.count.lps += 1
+        self.count.time_lp_s += time.perf_counter() - t0
+        if sol.status is LPStatus.INFEASIBLE:
+            return None
+        if sol.status is not LPStatus.OPTIMAL:
+            return math.inf
+        self.try_point(sol.x, functional)
+        if directions.is_ball:
+            return math.inf
+        return sol.value + self._lp_margin(sol.value)
+
+    def _lp_margin(self, value):
+        """Safety added to an LP optimum before it counts as a bound: relative
+        ``tol.relaxation_safety`` plus ``tol.feas_tol`` times ten (absolute)."""
+        return self.tol.relaxation_safety * np.abs(value) + 10.0 * self.tol.feas_tol
+
+    def try_point(self, x: np.ndarray, functional: int) -> None:
+        """Offer the region of a candidate point (e.g. an LP solution) as incumbent."""
+        t0 = time.perf_counter()
+        box = self.problem.box
+        x = np.clip(x, box.lower, box.upper)
+        c = self.problem.functionals[functional]
+        value = float(self.problem.norm.dual_value(self.network.gradient(x, c)))
+        self.count.time_incumbent_s += time.perf_counter() - t0
+        if value <= self.lower:
+            return
+        # an LP vertex sits on region boundaries: try the pattern with the
+        # (numerically) zero pre-activations inactive, then active
+        zs = self.network.preactivations(x)
+        slack = [LP_POINT_ZERO_REL * scale for scale in preactivation_scales(self.network, x)]
+        patterns = [tuple(z > 0 for z in zs), tuple(z > -e for z, e in zip(zs, slack))]
+        for pattern in patterns[:1] if _same(*patterns) else patterns:
+            point = self.region_point(pattern)
+            if point is None:
+                continue
+            wit = check_witness(self.network, box, self.problem.norm, c, point, self.tol)
+            if wit is not None and _same(wit.pattern, pattern):
+                self.offer(wit)
+
+    # ------------------------------------------------------------ branching
+    def children(self, node: Node, cand: Candidate) -> tuple[Node, Node]:
+        """Evaluate both children of ``node`` split on ``cand``."""
+        depth = node.depth + 1
+        out = []
+        if cand.kind is Kind.NEURON:
+            for phase in (ACTIVE, INACTIVE):
+                phases = tuple(p.copy() for p in node.phases)
+                phases[cand.layer][cand.index] = phase
+                out.append(self.evaluate(phases, node.directions, node.functional, depth,
+                                         node))
+        else:
+            for sign in (1.0, -1.0):
+                lo, hi = node.directions.lower.copy(), node.directions.upper.copy()
+                lo[cand.index] = hi[cand.index] = sign
+                out.append(self.evaluate(node.phases, DirectionSet(lo, hi), node.functional,
+                                         depth, node))
+        return out[0], out[1]
+
+    def _child_value(self, child: Node) -> float:
+        """A child's bound for scoring: closed children count as the incumbent."""
+        if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
+            return self.lower
+        return max(child.bound, self.lower)
+
+    def branch(self, node: Node) -> tuple[Node, Node]:
+        """Split ``node``; the chosen children get the LP refinement."""
+        left, right = self._choose(node)
+        return self.refine(left), self.refine(right)
+
+    def _choose(self, node: Node) -> tuple[Node, Node]:
+        """Pick the split (strong branching over the best-scored candidates)."""
+        cands = select(node.info, self.rule, self.opts.strong)
+        if len(cands) == 1:
+            return self.children(node, cands[0])
+        floor = max(1e-9 * abs(node.bound), 1e-12)
+        best, best_score = None, -math.inf
+        for cand in cands:
+            pair = self.children(node, cand)
+            if all(self._done(ch) for ch in pair):
+                return pair
+            left, right = (min(self._child_value(ch), node.bound) for ch in pair)
+            score = product_score(node.bound, left, right, floor)
+            if score > best_score:
+                best, best_score = pair, score
+        return best
+
+    def _done(self, child: Node) -> bool:
+        return child.state is not NodeState.OPEN or self.closable(child.bound)
+
+    # ------------------------------------------------------------ incumbents
+    def offer(self, witness: Witness | None, ascend: bool = True, force: bool = False) -> None:
+        """Take ``witness`` if it beats the incumbent (then climb from it; ``force``
+        climbs even when it does not beat it)."""
+        if witness is None or (witness.value <= self.lower and not force):
+            return
+        t0 = time.perf_counter()
+        if ascend and self.opts.ascent_steps > 0:
+            witness = local_ascent(self.network, self.problem.box, self.problem.norm, witness,
+                                   self.tol, max_steps=self.opts.ascent_steps)
+        self.count.time_incumbent_s += time.perf_counter() - t0
+        if witness.value > self.lower:
+            logger.debug("incumbent %.10g", witness.value)
+            self.incumbent = witness
+
+    def initial_incumbent(self) -> None:
+        """Best re-checked sample points per functional, then local ascents."""
+        rng = np.random.default_rng(self.opts.seed)
+        box = self.problem.box
+        t0 = time.perf_counter()
+        points = np.vstack([box.center[None, :], box.sample(self.opts.samples, rng)])
+        norm = self.problem.norm
+        found = []
+        for c in self.problem.functionals:
+            values = norm.dual_value(self.network.gradient(points, c))
+            order = np.argsort(-values)
+            for chunk in np.array_split(order[:8 * self.opts.starts], self.opts.starts):
+                wit = best_witness(self.network, box, norm, c, points[chunk], self.tol)
+                if wit is not None:
+                    found.append(wit)
+        self.count.time_incumbent_s += time.perf_counter() - t0
+        deadline = self.deadline()
+        for wit in sorted(found, key=lambda w: -w.value):
+            self.offer(wit, ascend=deadline is None or time.perf_counter() < deadline,
+                       force=True)
+
+    def region_point(self, pattern: Pattern) -> np.ndarray | None:
+        """Interior point of ``pattern``'s region (cached), ``None`` if not full-dim."""
+        key = b"".join(np.packbits(p).tobytes() for p in pattern)
+        if key not in self.region_cache:
+            t0 = time.perf_counter()
+            centre = interior_point(pattern_halfspaces(self.network, pattern),
+                                    self.problem.box, self.tol)
+            self.count.regions += 1
+            self.count.time_incumbent_s += time.perf_counter() - t0
+            self.region_cache[key] = None if centre is None else centre.point
+        return self.region_cache[key]
+
+    def close_leaf(self, leaf: Node) -> None:
+        """A leaf counts only if its region is full-dimensional; witness it."""
+        point = self.region_point(leaf.pattern)
+        if point is None:
+            self.count.pruned_infeasible += 1
+            return
+        c = self.problem.functionals[leaf.functional]
+        wit = check_witness(self.network, self.problem.box, self.problem.norm, c, point,
+                            self.tol)
+        same = wit is not None and all(np.array_equal(a, b)
+                                       for a, b in zip(wit.pattern, leaf.pattern))
+        if same:
+            self.offer(wit)
+            if leaf.bound <= wit.value:
+                return
+        self.unwitnessed_max = max(self.unwitnessed_max, leaf.bound)
+
+    # ------------------------------------------------------------ search
+    def accept(self, child: Node) -> Node | None:
+        """Record a freshly created child; return it if it stays open."""
+        self.count.nodes += 1
+        self.count.max_depth = max(self.count.max_depth, child.depth)
+        if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
+            self.count.pruned_infeasible += 1
+            return None
+        if child.state is NodeState.LEAF:
+            self.close_leaf(child)
+            return None
+        if self.closable(child.bound):
+            self.prune(child)
+            return None
+        return child
+
+    def prune(self, node: Node) -> None:
+        self.count.pruned_bound += 1
+        self.pruned_max = max(self.pruned_max, node.bound)
+
+    def push(self, node: Node) -> None:
+        heapq.heappush(self.heap, (-node.bound, next(self.tiebreak), node))
+
+    def check_limits(self) -> None:
+        now = time.perf_counter()
+        if self.opts.progress is not None and now - self.last_progress >= \
+                self.opts.progress_interval_s:
+            self.report_progress(now)
+        if self.time_limit is not None and now - self.start >= self.time_limit:
+            raise _LimitReached(Status.TIME_LIMIT)
+        if self.node_limit is not None and self.count.nodes >= self.node_limit:
+            raise _LimitReached(Status.NODE_LIMIT)
+
+    def report_progress(self, now: float) -> None:
+        self.last_progress = now
+        elapsed = now - self.start
+        lower = max(self.lower, 0.0)
+        rate = self.count.nodes / elapsed if elapsed > 0 else 0.0
+        self.opts.progress(Progress(lower, max(self.upper(), lower), self.count.nodes,
+                                    rate, elapsed))
+
+    def gap_closed(self) -> bool:
+        return self.lower > -math.inf and self.tol.gap_closed(self.lower, self.upper())
+
+    def tighten_root(self) -> Node | None:
+        """LP bound tightening of every ambiguous neuron, layer by layer.
+
+        Returns a pseudo parent carrying the tightened forward bounds (or ``None``).
+        """
+        net = self.network
+        phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+        root = self.evaluate(phases, _root_directions(self.problem.norm, net.input_dim)[0],
+                             0, 0, None)
+        if self.lp is None or root.state is not NodeState.OPEN:
+            return None
+        t0 = time.perf_counter()
+        lower, upper = list(root.forward.lower), list(root.forward.upper)
+        box, parts = self.problem.box, root.parts
+        dlo, dhi = list(parts.dlo), list(parts.dhi)
+        for k in range(net.num_hidden_layers):
+            amb = np.flatnonzero(dlo[k] != dhi[k])
+            if amb.size == 0:
+                continue
+            if self.time_limit is not None and \
+                    time.perf_counter() - self.start > TIGHTEN_TIME_SHARE * self.time_limit:
+                break
+            data = node_data(self.lp.layout, net, box.lower, box.upper, lower, upper, dlo,
+                             dhi, parts.backward.lower, parts.backward.upper, None, None)
+            lo, hi = self.lp.extremes(data, self.lp.layout.col_z[k][amb], self.deadline())
+            self.count.lps += 2 * amb.size
+            if np.any(np.isnan(lo)):
+                break
+            lower[k], upper[k] = lower[k].copy(), upper[k].copy()
+            lower[k][amb] = np.maximum(lower[k][amb], lo - self._lp_margin(lo))
+            upper[k][amb] = np.minimum(upper[k][amb], hi + self._lp_margin(hi))
+            dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
+            dhi[k] = (upper[k] > 0).astype(np.float64)
+        fb = ForwardBounds(tuple(lower), tuple(upper), False)
+        backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
+        if backward_lps <= TIGHTEN_BACKWARD_MAX_LPS:
+            for f in range(min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)):
+                self.root_backward[f] = self._tighten_backward(fb, tuple(dlo), tuple(dhi), f)
+        self.count.time_presolve_s += time.perf_counter() - t0
+        return Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
+
+    def _tighten_backward(self, fb: ForwardBounds, dlo, dhi, functional: int):
+        """LP bounds of the backward quantities ``y_k`` (top down) and of ``g``."""
+        net, box, layout = self.network, self.problem.box, self.lp.layout
+        bw = backward_interval(net, self.problem.functionals[functional], dlo, dhi, self.tol)
+        ylo, yhi = list(bw.lower), list(bw.upper)
+        targets = [(k + 1, layout.col_y[k]) for k in range(net.num_hidden_layers - 2, -1, -1)]
+        targets.append((0, layout.col_g))
+        for index, cols in targets:
+            if self.time_limit is not None and \
+                    time.perf_counter() - self.start > TIGHTEN_TIME_SHARE * self.time_limit:
+                break
+            data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
+                             ylo, yhi, None, None)
+            lo, hi = self.lp.extremes(data, cols, self.deadline())
+            self.count.lps += 2 * len(cols)
+            if np.any(np.isnan(lo)):
+                break
+            ylo[index] = np.maximum(ylo[index], lo - self._lp_margin(lo))
+            yhi[index] = np.minimum(yhi[index], hi + self._lp_margin(hi))
+        return BackwardBounds(tuple(ylo), tuple(yhi))
+
+    def deadline(self) -> float | None:
+        """``perf_counter`` time at which presolve work (tightening, start
+        incumbents) stops: :data:`TIGHTEN_TIME_SHARE` of the time limit."""
+        if self.time_limit is None:
+            return None
+        return self.start + TIGHTEN_TIME_SHARE * self.time_limit
+
+    def coarse_bound(self, pseudo: Node | None) -> float:
+        """A bound over every functional before the roots exist (``||g||_1`` bounds
+        ``||g||_inf``), so that a limit hit while creating roots stays sound."""
+        net = self.network
+        n = net.input_dim
+        full = (DirectionSet(None, None) if self.problem.norm.dual is Norm.L2
+                else DirectionSet(-np.ones(n), np.ones(n)))
+        bound = -math.inf
+        for f in range(len(self.problem.functionals)):
+            phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+            node = self.evaluate(phases, full, f, 0, pseudo)
+            if node.state in (NodeState.OPEN, NodeState.LEAF):
+                bound = max(bound, node.bound)
+        return bound
+
+    def roots(self) -> None:
+        net = self.network
+        pseudo = self.tighten_root() if self.opts.tighten else None
+        self.unexplored = self.coarse_bound(pseudo)
+        for f in range(len(self.problem.functionals)):
+            for directions in _root_directions(self.problem.norm, net.input_dim):
+                self.check_limits()
+                phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+                node = self.accept(self.evaluate(phases, directions, f, 0, pseudo))
+                if node is not None:
+                    self.push(node)
+
+    def dive(self, node: Node) -> None:
+        """Branch ``node``; continue with its best open child while diving."""
+        while node is not None:
+            self.current = node
+            self.check_limits()
+            if self.closable(node.bound):
+                self.prune(node)
+                break
+            kids = [k for k in (self.accept(ch) for ch in self.branch(node)) if k is not None]
+            kids.sort(key=lambda k: -k.bound)
+            nxt = kids.pop(0) if (kids and self.opts.dive) else None
+            for kid in kids:
+                self.push(kid)
+            self.current = nxt
+            node = nxt
+        self.current = None
+
+    def run(self) -> Status:
+        self.initial_incumbent()
+        self.roots()
+        self.unexplored = -math.inf
+        while self.heap:
+            if self.gap_closed():
+                break
+            self.check_limits()
+            _, _, node = heapq.heappop(self.heap)
+            self.current = node  # counted in the upper bound until settled
+            if self.closable(node.bound):
+                self.prune(node)
+                self.current = None
+                continue
+            if not node.lp_done:
+                node = self.refine(node)
+                self.current = node
+                if node.state is NodeState.INFEASIBLE:
+                    self.count.pruned_infeasible += 1
+                    self.current = None
+                    continue
+                if self.heap and node.bound < -self.heap[0][0]:
+                    self.push(node)
+                    self.current = None
+                    continue
+            self.dive(node)
+        return Status.OPTIMAL
+
+    # ------------------------------------------------------------ result
+    def result(self, status: Status, options: dict) -> LipschitzResult:
+        wit = self.incumbent
+        lower = wit.value if wit is not None else 0.0
+        upper = max(self.upper(), lower)
+        if status is Status.OPTIMAL and not self.tol.gap_closed(lower, upper):
+            logger.warning("search finished with an unwitnessed full-dimensional region: "
+                           "lower %.10g, upper %.10g", lower, upper)
+        value = lower if self.tol.gap_closed(lower, upper) else upper
+        cnt = self.count
+        stats = Stats(nodes=cnt.nodes, lps=cnt.lps, pruned_bound=cnt.pruned_bound,
+                      pruned_infeasible=cnt.pruned_infeasible, max_depth=cnt.max_depth,
+                      regions=cnt.regions, time_bounds_s=cnt.time_bounds_s,
+                      time_lp_s=cnt.time_lp_s, time_incumbent_s=cnt.time_incumbent_s,
+                      time_presolve_s=cnt.time_presolve_s)
+        return LipschitzResult(
+            value=float(value), lower_bound=float(lower), upper_bound=float(upper),
+            status=status, witness=None if wit is None else wit.point,
+            pattern=None if wit is None else wit.pattern,
+            functional=None if wit is None else wit.functional, stats=stats,
+            method=Method.BNB, norm=self.problem.norm,
+            time_s=time.perf_counter() - self.start, options=options)
+
+
+def solve_bnb(problem: Problem, time_limit: float | None = None,
+              node_limit: int | None = None, tol: Tolerances = DEFAULT_TOLERANCES,
+              **opts) -> LipschitzResult:
+    """Exact local Lipschitz constant by branch and bound.
+
+    Parameters
+    ----------
+    problem : Problem
+        Network, box, input norm and output functional(s); several functionals
+        share one search tree and incumbent.
+    time_limit : float, optional
+        Seconds; on expiry the proven bounds so far are returned.
+    node_limit : int, optional
+        Maximal number of branch-and-bound nodes.
+    tol : Tolerances
+        ``rel_gap`` / ``abs_gap`` decide optimality.
+    **opts
+        See :class:`BnbOptions`.
+
+    Returns
+    -------
+    LipschitzResult
+        ``status`` is optimal when the gap closed, otherwise the limit that stopped
+        the search (``interrupted`` on KeyboardInterrupt).
+    """
+    options = BnbOptions.from_kwargs(opts)
+    search = _Search(problem, tol, options, time_limit, node_limit)
+    try:
+        status = search.run()
+    except _LimitReached as stop:
+        status = stop.status
+    except KeyboardInterrupt:
+        status = Status.INTERRUPTED
+    if options.progress is not None:
+        search.report_progress(time.perf_counter())
+    record = {f.name: getattr(options, f.name) for f in fields(options) if f.name != "progress"}
+    record.update(time_limit=time_limit, node_limit=node_limit, rel_gap=tol.rel_gap,
+                  abs_gap=tol.abs_gap)
+    result = search.result(status, record)
+    logger.info("bnb %s: [%.10g, %.10g], %d nodes, %d bound evaluations, %d LPs, %.3f s",
+                result.status.value, result.lower_bound, result.upper_bound,
+                result.stats.nodes, search.count.evaluations, result.stats.lps, result.time_s)
+    return result
+
+
+__all__ = ["solve_bnb", "BnbOptions", "Progress", "Node", "NodeState", "check_monotone"]

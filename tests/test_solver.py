@@ -1,0 +1,538 @@
+"""Issue 3: the exact branch-and-bound engine (``method="bnb"``).
+
+The engine is held to independent computations: an exact breakpoint enumeration for
+one-input networks and a region enumeration by linear programming (both written
+here), the MILP reference, and the exact values of the public cases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from conftest import public_cases, random_network, requires_shared
+from scipy.optimize import linprog
+
+from bnblip.bounds.gradient import DirectionSet, objective_bound
+from bnblip.bounds.interval import backward_interval, derivative_bounds, forward_interval
+from bnblip.errors import InputError
+from bnblip.network import Network
+from bnblip.options import Tolerances
+from bnblip.problem import Box, make_problem
+from bnblip.result import Status
+from bnblip.solver import Progress, check_monotone, solve_bnb
+
+REL = 1e-6
+DUAL = {"linf": lambda g: np.abs(g).sum(-1), "l1": lambda g: np.abs(g).max(-1),
+        "l2": lambda g: np.sqrt((g * g).sum(-1))}
+
+
+# ---------------------------------------------------------------- independent references
+def _gradient(net: Network, pattern: list[np.ndarray], c: np.ndarray) -> np.ndarray:
+    y = net.weights[-1].T @ c
+    for w, d in zip(reversed(net.weights[:-1]), reversed(pattern)):
+        y = w.T @ (d * y)
+    return y
+
+
+def segment_midpoints(net: Network, lo: float, hi: float) -> list[float]:
+    """Midpoints of the linear pieces of a one-input network on [lo, hi].
+
+    Layer by layer, every pre-activation is affine between consecutive breakpoints,
+    so its zero crossings are computed exactly and added as new breakpoints.
+    """
+    points = [lo, hi]
+    for k in range(net.num_hidden_layers):
+        new = []
+        for a, b in zip(points[:-1], points[1:]):
+            za = _pre(net, a, b, k, 0.0)
+            zb = _pre(net, a, b, k, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = za / (za - zb)
+            cross = (za * zb < 0) & (t > 0) & (t < 1)
+            new.extend(a + t[cross] * (b - a))
+        points = sorted(set(points) | set(new))
+    return [0.5 * (a + b) for a, b in zip(points[:-1], points[1:])
+            if b - a > 1e-12 * max(1.0, abs(a))]
+
+
+def exact_1d(net: Network, lo: float, hi: float, c: np.ndarray) -> float:
+    """Max |gradient| of a one-input network on [lo, hi] (exact pieces)."""
+    best = 0.0
+    for t in segment_midpoints(net, lo, hi):
+        x = np.array([t])
+        pattern = [z > 0 for z in net.preactivations(x)]
+        best = max(best, abs(float(_gradient(net, pattern, c)[0])))
+    return best
+
+
+def _pre(net: Network, a: float, b: float, k: int, where: float) -> np.ndarray:
+    """Pre-activation of layer k at ``a + where (b - a)`` using the pattern at the
+    segment midpoint for layers < k (affine on the segment)."""
+    mid = np.array([0.5 * (a + b)])
+    pat = [z > 0 for z in net.preactivations(mid)]
+    x = np.array([a + where * (b - a)])
+    h = x
+    for j in range(k + 1):
+        z = net.weights[j] @ h + net.biases[j]
+        if j == k:
+            return z
+        h = z * pat[j]
+    raise AssertionError("unreachable")
+
+
+def enumerate_regions(net: Network, box: Box, norm: str, c: np.ndarray) -> float:
+    """Max dual gradient norm over all full-dimensional activation regions.
+
+    Every pattern of the (few) hidden neurons is tested with a Chebyshev-ball LP on
+    normalised rows, depth first with pruning of empty prefixes.
+    """
+    n = net.input_dim
+    best = -math.inf
+    sizes = net.hidden_widths
+
+    def affine(pattern):
+        mat, off = np.eye(n), np.zeros(n)
+        rows = []
+        for k, w in enumerate(net.weights[:-1]):
+            zm, zo = w @ mat, w @ off + net.biases[k]
+            rows.append((zm, zo))
+            if k < len(pattern):
+                d = pattern[k].astype(float)
+                mat, off = zm * d[:, None], zo * d
+        return rows
+
+    def radius(flat: list[int]) -> float:
+        pattern, start, a_rows, b_rows = [], 0, [], []
+        for h in sizes:
+            pattern.append(np.array(flat[start:start + h] + [0] * max(0, start + h - len(flat)),
+                                    dtype=bool)[:h])
+            start += h
+        rows = affine(pattern)
+        idx = 0
+        for k, h in enumerate(sizes):
+            zm, zo = rows[k]
+            for j in range(h):
+                if idx >= len(flat):
+                    break
+                s = 1.0 if flat[idx] else -1.0
+                normal, offset = s * zm[j], -s * zo[j]
+                nrm = np.linalg.norm(normal)
+                if nrm < 1e-14:
+                    if offset > 0:
+                        return -1.0
+                else:
+                    a_rows.append(np.append(-normal / nrm, 1.0))
+                    b_rows.append(-offset / nrm)
+                idx += 1
+        for i in range(n):
+            for s in (1.0, -1.0):
+                e = np.zeros(n + 1)
+                e[i], e[-1] = s, 1.0
+                a_rows.append(e)
+                b_rows.append(s * (box.upper[i] if s > 0 else box.lower[i]))
+        res = linprog(np.append(np.zeros(n), -1.0), A_ub=np.array(a_rows), b_ub=np.array(b_rows),
+                      bounds=[(None, None)] * (n + 1), method="highs")
+        return -res.fun if res.status == 0 else -1.0
+
+    total = sum(sizes)
+
+    def visit(flat: list[int]) -> None:
+        nonlocal best
+        if radius(flat) <= 1e-8:
+            return
+        if len(flat) == total:
+            pattern, start = [], 0
+            for h in sizes:
+                pattern.append(np.array(flat[start:start + h], dtype=float))
+                start += h
+            best = max(best, float(DUAL[norm](_gradient(net, pattern, c))))
+            return
+        visit(flat + [1])
+        visit(flat + [0])
+
+    visit([])
+    return best
+
+
+# ---------------------------------------------------------------- helpers
+def sampled_max(net: Network, box: Box, norm: str, c, count=4000, seed=0) -> float:
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(box.lower, box.upper, size=(count, net.input_dim))
+    return float(DUAL[norm](net.gradient(pts, c)).max())
+
+
+def assert_witness(result, problem) -> None:
+    net, box = problem.network, problem.box
+    assert result.witness is not None
+    x = result.witness
+    assert box.contains(x, 1e-9)
+    zs = net.preactivations(x)
+    for z, p in zip(zs, result.pattern):
+        assert np.array_equal(z > 0, np.asarray(p, bool))
+        assert np.all(np.abs(z) > 0)
+    g = net.gradient(x, result.functional)
+    assert DUAL[problem.norm.value](g) == pytest.approx(result.lower_bound, rel=1e-9, abs=1e-12)
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= REL * max(abs(a), abs(b)) + 1e-9
+
+
+def small_problem(seed: int, widths, norm: str, radius: float | None = None):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, widths, bias_scale=0.3)
+    n = widths[0]
+    if radius is None:
+        box = Box(-np.ones(n), np.ones(n))
+    else:
+        box = Box.ball(rng.uniform(-1, 1, n), radius)
+    c = rng.normal(size=widths[-1])
+    return make_problem(net, box, norm, c=c)
+
+
+# ---------------------------------------------------------------- exactness
+@pytest.mark.parametrize("seed", range(60))
+def test_issue3_one_input_equals_breakpoint_enumeration(seed):
+    norm = ("linf", "l1", "l2")[seed % 3]
+    depth = 1 + seed % 3
+    widths = [1] + [int(4 + (seed * 7 + k) % 5) for k in range(depth)] + [2]
+    problem = small_problem(seed, widths, norm)
+    c = problem.functionals[0]
+    expected = exact_1d(problem.network, -1.0, 1.0, c)
+    res = solve_bnb(problem)
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, expected), (res.value, expected)
+    assert_witness(res, problem)
+
+
+@pytest.mark.parametrize("seed", range(45))
+def test_issue3_equals_region_enumeration_all_norms(seed):
+    norm = ("linf", "l1", "l2")[seed % 3]
+    n = 2 + seed % 2
+    widths = [n, 3 + seed % 3, 3, 1 + seed % 2] if seed % 4 else [n, 5, 2]
+    problem = small_problem(1000 + seed, widths, norm)
+    c = problem.functionals[0]
+    expected = enumerate_regions(problem.network, problem.box, norm, c)
+    res = solve_bnb(problem)
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, expected), (res.value, expected)
+    assert_witness(res, problem)
+    assert res.upper_bound >= sampled_max(problem.network, problem.box, norm, c, 500) - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_issue3_equals_milp(seed):
+    from bnblip.reference import solve_milp
+
+    norm = ("linf", "l1")[seed % 2]
+    n = 2 + seed % 5
+    depth = 1 + seed % 2
+    widths = [n] + [4 + (seed + k) % 3 for k in range(depth)] + [1 + seed % 3]
+    problem = small_problem(2000 + seed, widths, norm, radius=0.2 + 0.1 * (seed % 5))
+    ref = solve_milp(problem)
+    res = solve_bnb(problem)
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, ref.value), (res.value, ref.value)
+    assert_witness(res, problem)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_vector_output_shares_incumbent(seed):
+    from bnblip.reference import solve_milp
+
+    rng = np.random.default_rng(3000 + seed)
+    net = random_network(rng, [3, 6, 5, 3], bias_scale=0.3)
+    box = Box.ball(rng.uniform(-1, 1, 3), 0.5)
+    output_norm = ("linf", "l1")[seed % 2]
+    norm = ("linf", "l1", "linf")[seed % 3]
+    problem = make_problem(net, box, norm, output_norm=output_norm)
+    res = solve_bnb(problem)
+    ref = solve_milp(problem)
+    assert close(res.value, ref.value)
+    singles = [solve_bnb(problem.with_functional(c)).value for c in problem.functionals]
+    assert close(res.value, max(singles))
+    assert_witness(res, problem)
+
+
+# ---------------------------------------------------------------- public cases
+SLOW_CASES = {"pub_rand_8_16x16_r0.6_linf"}
+
+
+def _case_params():
+    out = []
+    for case in public_cases():
+        marks = [pytest.mark.slow] if case.name in SLOW_CASES else []
+        out.append(pytest.param(case, id=case.name, marks=marks))
+    return out
+
+
+@requires_shared
+@pytest.mark.parametrize("case", _case_params())
+def test_issue3_public_cases_exact(case):
+    problem = make_problem(case.network, case.box, case.norm, c=case.c)
+    res = solve_bnb(problem)
+    assert res.status is Status.OPTIMAL
+    assert abs(res.value - case.exact) <= REL * case.exact
+    assert_witness(res, problem)
+
+
+# ---------------------------------------------------------------- soundness when stopped
+@pytest.mark.parametrize("seed", range(12))
+def test_issue3_early_stop_bounds_are_sound(seed):
+    norm = ("linf", "l1", "l2")[seed % 3]
+    problem = small_problem(4000 + seed, [4, 10, 8, 2], norm, radius=0.6)
+    c = problem.functionals[0]
+    res = solve_bnb(problem, node_limit=3 + seed)
+    assert res.status in (Status.NODE_LIMIT, Status.OPTIMAL)
+    assert res.upper_bound >= sampled_max(problem.network, problem.box, norm, c) - 1e-9
+    assert res.lower_bound <= res.upper_bound
+    if res.status is Status.NODE_LIMIT:
+        assert res.value == res.upper_bound
+    assert_witness(res, problem)
+
+
+def test_issue3_node_bounds_cover_samples():
+    """Objective bound of the root covers every sampled gradient (all direction sets)."""
+    rng = np.random.default_rng(7)
+    net = random_network(rng, [3, 8, 7, 2])
+    box = Box.ball(np.zeros(3), 0.7)
+    c = np.array([1.0, -1.0])
+    fb = forward_interval(net, box.lower, box.upper)
+    dlo, dhi = derivative_bounds(fb)
+    bw = backward_interval(net, c, dlo, dhi)
+    grads = net.gradient(box.sample(3000, rng), c)
+    for name, dirs in (("l1", DirectionSet(-np.ones(3), np.ones(3))),
+                       ("l2", DirectionSet(None, None))):
+        bound = objective_bound(net, c, dlo, dhi, dirs, backward=bw)
+        assert bound.value >= DUAL["linf" if name == "l1" else "l2"](grads).max()
+    for j in range(3):
+        for s in (1.0, -1.0):
+            v = np.zeros(3)
+            v[j] = s
+            bound = objective_bound(net, c, dlo, dhi, DirectionSet(v, v), backward=bw)
+            assert bound.value >= (s * grads[:, j]).max()
+
+
+# ---------------------------------------------------------------- limits and status
+def _hard_problem(norm="linf"):
+    return small_problem(5, [6, 16, 16, 2], norm, radius=0.8)
+
+
+def test_issue3_time_limit_status():
+    res = solve_bnb(_hard_problem(), time_limit=0.05)
+    assert res.status in (Status.TIME_LIMIT, Status.OPTIMAL)
+    assert res.lower_bound <= res.upper_bound
+
+
+def test_issue3_node_limit_status_and_counts():
+    res = solve_bnb(_hard_problem(), node_limit=5)
+    assert res.status is Status.NODE_LIMIT
+    assert 5 <= res.stats.nodes <= 5 + 20
+    assert res.value == res.upper_bound
+
+
+def test_issue3_keyboard_interrupt_returns_bounds():
+    calls = []
+
+    def progress(record: Progress) -> None:
+        calls.append(record)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    problem = _hard_problem()
+    res = solve_bnb(problem, progress=progress, progress_interval_s=0.0)
+    assert res.status is Status.INTERRUPTED
+    c = problem.functionals[0]
+    assert res.upper_bound >= sampled_max(problem.network, problem.box, "linf", c) - 1e-9
+    assert_witness(res, problem)
+
+
+def test_issue3_progress_records():
+    records = []
+    res = solve_bnb(small_problem(11, [3, 8, 8, 1], "linf"), progress=records.append,
+                    progress_interval_s=0.0)
+    assert records
+    for rec in records:
+        assert rec.lower <= rec.upper + 1e-12
+        assert rec.nodes >= 0 and rec.elapsed_s >= 0 and rec.nodes_per_s >= 0
+    uppers = [r.upper for r in records]
+    assert all(b <= a + 1e-12 for a, b in zip(uppers, uppers[1:]))
+    assert records[-1].upper == pytest.approx(res.upper_bound)
+
+
+def test_issue3_check_monotone_flag():
+    with pytest.raises(AssertionError):
+        check_monotone(1.0, 1.5)
+    check_monotone(1.0, 1.0)
+    for seed in range(6):
+        problem = small_problem(6000 + seed, [3, 7, 6, 2], ("linf", "l1", "l2")[seed % 3])
+        plain = solve_bnb(problem)
+        checked = solve_bnb(problem, check_monotone=True)
+        assert close(plain.value, checked.value)
+
+
+def test_issue3_options_validated():
+    problem = small_problem(1, [2, 3, 1], "linf")
+    with pytest.raises(InputError, match="unknown bnb option"):
+        solve_bnb(problem, bogus=1)
+    with pytest.raises(InputError, match="score"):
+        solve_bnb(problem, score="nope")
+    with pytest.raises(InputError, match="strong"):
+        solve_bnb(problem, strong=0)
+
+
+@pytest.mark.parametrize("score", ["gradient", "relaxation"])
+@pytest.mark.parametrize("strong", [1, 4])
+def test_issue3_branching_rules_agree(score, strong):
+    from bnblip.reference import solve_milp
+
+    for seed in range(4):
+        problem = small_problem(7000 + seed, [3, 6, 6, 1], ("linf", "l1")[seed % 2])
+        expected = solve_milp(problem).value
+        res = solve_bnb(problem, score=score, strong=strong, dive=bool(seed % 2),
+                        lp=("always", "never")[seed % 2])
+        assert close(res.value, expected)
+
+
+def test_issue3_no_hidden_layer_and_degenerate_box():
+    net = Network.from_layers([np.array([[1.0, -2.0, 0.5]])], [np.zeros(1)])
+    for norm, expected in (("linf", 3.5), ("l1", 2.0), ("l2", math.sqrt(5.25))):
+        res = solve_bnb(make_problem(net, Box(-np.ones(3), np.ones(3)), norm))
+        assert close(res.value, expected)
+    rng = np.random.default_rng(2)
+    net2 = random_network(rng, [2, 5, 4, 1], bias_scale=0.5)
+    x = np.array([0.3, -0.2])
+    problem = make_problem(net2, Box(x, x + np.array([0.0, 0.5])), "linf")
+    res = solve_bnb(problem)
+    # the box is the segment x + t e_2: restrict the first layer to it
+    seg = Network.from_layers([net2.weights[0][:, 1:]] + list(net2.weights[1:]),
+                              [net2.biases[0] + net2.weights[0] @ x] + list(net2.biases[1:]))
+    mids = segment_midpoints(seg, 0.0, 0.5)
+    pts = np.stack([np.full(len(mids), x[0]), x[1] + np.array(mids)], axis=1)
+    expected = float(np.abs(net2.gradient(pts, np.ones(1))).sum(-1).max())
+    assert close(res.value, expected)
+    assert_witness(res, problem)
+
+
+def test_issue3_tolerance_gap_respected():
+    problem = small_problem(9, [4, 8, 8, 1], "linf", radius=0.5)
+    loose = solve_bnb(problem, tol=Tolerances(rel_gap=0.2))
+    assert loose.status is Status.OPTIMAL
+    assert loose.upper_bound - loose.lower_bound <= 0.2 * loose.upper_bound + 1e-9
+    exact = solve_bnb(problem)
+    assert loose.lower_bound <= exact.value * (1 + 1e-9)
+    assert loose.upper_bound >= exact.value * (1 - 1e-9)
+
+
+def test_issue3_api_dispatch():
+    import bnblip
+
+    problem = small_problem(13, [3, 5, 4, 2], "l1")
+    res = bnblip.lipschitz(problem.network, problem.box, norm="l1", c=problem.functionals[0],
+                           method="bnb")
+    assert close(res.value, enumerate_regions(problem.network, problem.box, "l1",
+                                              problem.functionals[0]))
+    assert res.method.value == "bnb"
+
+
+def test_issue3_linear_network_sign_vectors():
+    # a network without hidden layers: the l1 dual norm is the best sign vector
+    w = np.array([[1.5, -0.5]])
+    net = Network.from_layers([w], [np.zeros(1)])
+    res = solve_bnb(make_problem(net, Box(-np.ones(2), np.ones(2)), "linf"))
+    assert close(res.value, max(abs(np.dot(s, w[0])) for s in itertools.product((1, -1),
+                                                                             repeat=2)))
+
+
+# ---------------------------------------------------------------- LP relaxation
+def _root_lp_data(net, box, c, directions):
+    from bnblip.lp.relaxation import build_layout, node_data
+
+    fb = forward_interval(net, box.lower, box.upper)
+    dlo, dhi = derivative_bounds(fb)
+    bw = backward_interval(net, c, dlo, dhi)
+    layout = build_layout(net)
+    data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
+                     bw.lower, bw.upper, directions.lower, directions.upper)
+    return layout, data
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
+
+    rng = np.random.default_rng(8000 + seed)
+    net = random_network(rng, [3, 6, 5, 2], bias_scale=0.3)
+    box = Box.ball(rng.uniform(-1, 1, 3), 0.5)
+    c = np.array([1.0, -1.0])
+    grads = net.gradient(box.sample(3000, rng), c)
+    for dirs, target in ((DirectionSet(-np.ones(3), np.ones(3)), np.abs(grads).sum(-1)),
+                         (DirectionSet(np.array([0.0, -1.0, 0.0]), np.array([0.0, -1.0, 0.0])),
+                          -grads[:, 1])):
+        layout, data = _root_lp_data(net, box, c, dirs)
+        warm = HighspyBackend(layout)
+        sol = warm.solve(data)
+        cold = LinprogBackend(layout).solve(data)
+        assert sol.status is LPStatus.OPTIMAL and cold.status is LPStatus.OPTIMAL
+        assert sol.value == pytest.approx(cold.value, rel=1e-7, abs=1e-9)
+        assert sol.value >= target.max() - 1e-9
+        assert box.contains(sol.x, 1e-7)
+        # re-solving the same data warm gives the same value
+        assert warm.solve(data).value == pytest.approx(sol.value, rel=1e-9, abs=1e-12)
+
+
+def test_issue3_lp_extremes_contain_preactivations():
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend
+
+    rng = np.random.default_rng(81)
+    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    box = Box(-np.ones(2), np.ones(2))
+    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    zs = net.preactivations(box.sample(4000, rng))
+    cols = layout.col_z[1]
+    lo_w, hi_w = HighspyBackend(layout).extremes(data, cols)
+    lo_c, hi_c = LinprogBackend(layout).extremes(data, cols)
+    np.testing.assert_allclose(lo_w, lo_c, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(hi_w, hi_c, rtol=1e-7, atol=1e-9)
+    assert np.all(zs[1].min(0) >= lo_w - 1e-9) and np.all(zs[1].max(0) <= hi_w + 1e-9)
+    fb = forward_interval(net, box.lower, box.upper)
+    assert np.all(lo_w >= fb.lower[1] - 1e-9) and np.all(hi_w <= fb.upper[1] + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_lp_options_same_value(seed):
+    problem = small_problem(9000 + seed, [3, 6, 5, 1], ("linf", "l1", "l2")[seed % 3],
+                            radius=0.7)
+    values = [solve_bnb(problem, lp=lp, lp_backend=backend, tighten=tighten).value
+              for lp, backend, tighten in (("never", "highspy", False),
+                                           ("always", "linprog", False),
+                                           ("auto", "highspy", True))]
+    assert close(values[0], values[1]) and close(values[0], values[2])
+
+
+def test_issue3_tiny_weights_keep_lp_a_relaxation():
+    """Weights below HiGHS's drop threshold (weight decay) are folded, not dropped."""
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    rng = np.random.default_rng(82)
+    base = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    weights = [base.weights[0] * 1e-10] + list(base.weights[1:])
+    biases = [base.biases[0] * 1e-10] + list(base.biases[1:])
+    net = Network.from_layers(weights, biases)
+    box = Box(np.full(2, -1e5), np.full(2, 1e5))
+    c = np.ones(1)
+    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(2), np.ones(2)))
+    assert layout.small_values.size > 0
+    sol = HighspyBackend(layout).solve(data)
+    assert sol.status is LPStatus.OPTIMAL
+    grads = net.gradient(box.sample(4000, rng), c)
+    sampled = np.abs(grads).sum(-1).max()
+    assert sol.value >= sampled * (1 - 1e-9)
+    problem = make_problem(net, box, "linf", c=c)
+    res = solve_bnb(problem, tol=Tolerances(abs_gap=0.0))  # values ~1e-10 < default abs_gap
+    assert res.upper_bound >= sampled * (1 - 1e-9)
+    expected = enumerate_regions(net, box, "linf", c)
+    assert abs(res.value - expected) <= REL * expected
