@@ -115,6 +115,8 @@ class BnbOptions:
         LP backend (:mod:`bnblip.lp.backend`).
     tighten : bool
         Tighten the root's pre-activation bounds by LPs (when LPs are on).
+    kernels : {'auto', 'c', 'numba'}
+        Bound kernels: the compiled C extension ('auto' uses it when built) or Numba.
     """
 
     score: str = "gradient"
@@ -131,6 +133,7 @@ class BnbOptions:
     lp: str = "auto"
     lp_backend: str = "highspy"
     tighten: bool = True
+    kernels: str = "auto"
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> BnbOptions:
@@ -157,6 +160,8 @@ class BnbOptions:
                              f"{opts.lp_backend!r}")
         if opts.strong < 1:
             raise InputError(f"strong must be >= 1, got {opts.strong}")
+        if opts.kernels not in ("auto", "c", "numba"):
+            raise InputError(f"kernels must be 'auto', 'c' or 'numba', got {opts.kernels!r}")
         if opts.progress is not None and not callable(opts.progress):
             raise InputError("progress must be callable or None")
         return opts
@@ -256,16 +261,22 @@ class _LimitReached(Exception):
         self.status = status
 
 
-def _forward_function(name: str):
+def _forward_function(name: str, kernels: str = "auto"):
     """The forward propagation for option ``forward`` and whether it takes ``prior``
-    bounds (intersected into every layer before the next is propagated)."""
+    bounds (intersected into every layer before the next is propagated).  ``kernels``
+    picks the compiled C kernel ('c', 'auto' when built) or the Numba one."""
     if name in ("auto", "linear"):
         try:
-            from bnblip.bounds.kernels import forward_linear_numba
+            from bnblip.bounds.ckernels import (
+                forward_linear_with,
+                kernel_backend,
+                select_kernels,
+            )
         except ImportError:
             pass
         else:
-            return forward_linear_numba, True
+            chosen = select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
+            return forward_linear_with(chosen), True
         try:
             from bnblip.bounds.linear import forward_linear
         except ImportError:
@@ -319,7 +330,8 @@ class _Search:
         self.opts = opts
         self.time_limit = time_limit
         self.node_limit = node_limit
-        self.forward_fn, self.forward_takes_prior = _forward_function(opts.forward)
+        self.forward_fn, self.forward_takes_prior = _forward_function(opts.forward,
+                                                                      opts.kernels)
         self.forward_net = self.network
         if self.forward_takes_prior:
             from bnblip.bounds.kernels import pack_network

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import public_cases, random_network, requires_shared
 from scipy.optimize import linprog
 
 from bnblip.bounds.gradient import DirectionSet, objective_bound
@@ -21,8 +20,10 @@ from bnblip.errors import InputError
 from bnblip.network import Network
 from bnblip.options import Tolerances
 from bnblip.problem import Box, make_problem
+from bnblip.reference import solve_enumerate
 from bnblip.result import Status
 from bnblip.solver import Progress, check_monotone, solve_bnb
+from tests.conftest import public_cases, random_network, requires_shared
 
 REL = 1e-6
 DUAL = {"linf": lambda g: np.abs(g).sum(-1), "l1": lambda g: np.abs(g).max(-1),
@@ -536,3 +537,23 @@ def test_issue3_tiny_weights_keep_lp_a_relaxation():
     assert res.upper_bound >= sampled * (1 - 1e-9)
     expected = enumerate_regions(net, box, "linf", c)
     assert abs(res.value - expected) <= REL * expected
+
+
+@pytest.mark.parametrize("kernels", ["numba", "c"])
+def test_issue3_kernel_backends_give_the_same_constant(kernels):
+    from bnblip.bounds.ckernels import HAVE_C
+
+    if kernels == "c" and not HAVE_C:
+        pytest.skip("C extension not built")
+    for seed in range(6):
+        problem = small_problem(7000 + seed, [3, 6, 6, 2], ("linf", "l1", "l2")[seed % 3],
+                                radius=0.5)
+        ref = solve_enumerate(problem)
+        res = solve_bnb(problem, kernels=kernels)
+        assert close(res.value, ref.value), (seed, res.value, ref.value)
+
+
+def test_issue3_kernels_option_is_validated():
+    problem = small_problem(1, [2, 3, 2], "linf")
+    with pytest.raises(InputError, match="kernels must be 'auto', 'c' or 'numba'"):
+        solve_bnb(problem, kernels="gpu")

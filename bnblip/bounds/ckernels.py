@@ -164,3 +164,17 @@ derivative_kernel = _BEST.derivative
 """Derivative kernel of the best backend."""
 backward_interval_kernel = _BEST.backward_interval
 """Backward interval kernel of the best backend."""
+
+
+def forward_linear_with(kernels: KernelSet):
+    """``forward_linear``-compatible function (network, lower, upper, phases, tol,
+    prior) running ``kernels.linear_forward``."""
+    from bnblip.bounds.kernels import _forward, linear_workspace
+
+    def forward(network, lower, upper, phases=None, tol=None, prior=None):
+        from bnblip.options import DEFAULT_TOLERANCES
+
+        return _forward(kernels.linear_forward, network, lower, upper, phases,
+                        DEFAULT_TOLERANCES if tol is None else tol, prior, linear_workspace)
+
+    return forward
