@@ -723,6 +723,8 @@ class _Search:
                              0, 0, None)
         if self.lp is None or root.state is not NodeState.OPEN:
             return None
+        if self.closable(self.coarse_bound(None)):
+            return None  # propagation alone already meets the incumbent: no LPs needed
         t0 = time.perf_counter()
         lower, upper = list(root.forward.lower), list(root.forward.upper)
         box, parts = self.problem.box, root.parts
@@ -746,12 +748,14 @@ class _Search:
             dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
             dhi[k] = (upper[k] > 0).astype(np.float64)
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
+        pseudo = Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
         backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
-        if backward_lps <= TIGHTEN_BACKWARD_MAX_LPS:
+        if backward_lps <= TIGHTEN_BACKWARD_MAX_LPS and not self.closable(
+                self.coarse_bound(pseudo)):
             for f in range(min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)):
                 self.root_backward[f] = self._tighten_backward(fb, tuple(dlo), tuple(dhi), f)
         self.count.time_presolve_s += time.perf_counter() - t0
-        return Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
+        return pseudo
 
     def _tighten_backward(self, fb: ForwardBounds, dlo, dhi, functional: int):
         """LP bounds of the backward quantities ``y_k`` (top down) and of ``g``."""
