@@ -866,12 +866,7 @@ class _Search:
             logger.warning("search finished with an unwitnessed full-dimensional region: "
                            "lower %.10g, upper %.10g", lower, upper)
         value = lower if self.tol.gap_closed(lower, upper) else upper
-        cnt = self.count
-        stats = Stats(nodes=cnt.nodes, lps=cnt.lps, pruned_bound=cnt.pruned_bound,
-                      pruned_infeasible=cnt.pruned_infeasible, max_depth=cnt.max_depth,
-                      regions=cnt.regions, time_bounds_s=cnt.time_bounds_s,
-                      time_lp_s=cnt.time_lp_s, time_incumbent_s=cnt.time_incumbent_s,
-                      time_presolve_s=cnt.time_presolve_s)
+        stats = Stats(**{f.name: getattr(self.count, f.name) for f in fields(Stats)})
         return LipschitzResult(
             value=float(value), lower_bound=float(lower), upper_bound=float(upper),
             status=status, witness=None if wit is None else wit.point,
