@@ -195,6 +195,10 @@ def _cmd_demo(args) -> int:
         network = load(path)
     box = Box(spec["lower"], spec["upper"])
     method = Method.parse(args.method).value if args.method is not None else None
+    if args.compare:
+        _print_comparison(network, box, spec["norm"], spec["c"], None, None, method, None,
+                          args.json)
+        return EXIT_OK
     if not args.json:
         print(f"bnblip demo: {spec['description']}")
         print(f"  network widths {list(network.widths)}, box {box.lower.tolist()} to "
@@ -205,18 +209,20 @@ def _cmd_demo(args) -> int:
     return EXIT_OK
 
 
-def _cmd_compare(args) -> int:
+def _print_comparison(network, box, norm, c, logit_diff, output_norm, method, time_limit,
+                      as_json: bool) -> None:
     from bnblip.comparison import compare, format_table
 
+    comparison = compare(network, box, norm, c, logit_diff=logit_diff,
+                         output_norm=output_norm, method=method, time_limit=time_limit)
+    print(json.dumps(comparison.to_dicts()) if as_json else format_table(comparison))
+
+
+def _cmd_compare(args) -> int:
     pa = _problem_args(args)
     method = Method.parse(args.method).value if args.method is not None else None
-    comparison = compare(pa.network, pa.box, pa.norm, pa.c, logit_diff=pa.logit_diff,
-                         output_norm=pa.output_norm, method=method,
-                         time_limit=args.time_limit)
-    if args.json:
-        print(json.dumps(comparison.to_dicts()))
-    else:
-        print(format_table(comparison))
+    _print_comparison(pa.network, pa.box, pa.norm, pa.c, pa.logit_diff, pa.output_norm,
+                      method, args.time_limit, args.json)
     return EXIT_OK
 
 
@@ -257,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--method", default=None, help="bnb, milp or enumerate")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    demo.add_argument("--compare", action="store_true",
+                      help="compare every estimator with the exact value on the example")
     demo.set_defaults(run=_cmd_demo)
     compare = sub.add_parser("compare", help="every estimator against the exact value")
     _add_problem_arguments(compare)

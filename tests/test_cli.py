@@ -160,3 +160,15 @@ def test_compare_is_exported():
     import bnblip
 
     assert callable(bnblip.compare)
+
+
+def test_demo_compare_table(capsys):
+    code, out, err = run(["demo", "--compare"], capsys)
+    assert code == 0, err
+    assert "exact" in out and "FastLip" in out and "RandomLB" in out
+    code, out, _ = run(["demo", "--compare", "--json"], capsys)
+    rows = json.loads(out)
+    exact = next(r["value"] for r in rows if r["name"] == "exact")
+    demo = main(["demo", "--json"])
+    assert demo == 0
+    assert json.loads(capsys.readouterr().out)["value"] == pytest.approx(exact, rel=1e-6)
