@@ -1,0 +1,1 @@
+"""Solver benchmark suite: ``python -m bench`` (see bench/README.md)."""
