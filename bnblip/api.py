@@ -9,6 +9,7 @@ from bnblip.network import Network
 from bnblip.options import DEFAULT_ABS_GAP, DEFAULT_REL_GAP, Tolerances
 from bnblip.problem import Box, Problem, make_problem
 from bnblip.result import LipschitzResult, Method
+from bnblip.scaling import normalize, restore
 
 logger = logging.getLogger("bnblip")
 
@@ -76,6 +77,13 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
                                    DEFAULT_METHOD if method is None else method,
                                    time_limit, node_limit, rel_gap, abs_gap)
     logger.info("solving %s with method %s, norm %s", network, meth.value, problem.norm.value)
+    scaled, scaling = normalize(problem)
+    result = _dispatch(scaled, meth, tol, time_limit, node_limit, method_options)
+    return restore(result, problem, scaling, tol)
+
+
+def _dispatch(problem: Problem, meth: Method, tol: Tolerances, time_limit, node_limit,
+              method_options: dict) -> LipschitzResult:
     if meth is Method.MILP:
         from bnblip.reference import solve_milp
 

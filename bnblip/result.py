@@ -19,6 +19,9 @@ class Status(enum.Enum):
     TIME_LIMIT = "time_limit"
     NODE_LIMIT = "node_limit"
     INTERRUPTED = "interrupted"
+    #: the search finished but a region's witness could not be certified: the gap
+    #: is open and ``value`` is the proven upper bound
+    INCOMPLETE = "incomplete"
 
 
 class Method(enum.Enum):

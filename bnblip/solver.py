@@ -865,6 +865,7 @@ class _Search:
         if status is Status.OPTIMAL and not self.tol.gap_closed(lower, upper):
             logger.warning("search finished with an unwitnessed full-dimensional region: "
                            "lower %.10g, upper %.10g", lower, upper)
+            status = Status.INCOMPLETE
         value = lower if self.tol.gap_closed(lower, upper) else upper
         stats = Stats(**{f.name: getattr(self.count, f.name) for f in fields(Stats)})
         return LipschitzResult(
