@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 CASES = REPO.parent / "shared" / "cases"
 
-from bnblip.network import Network  # noqa: E402
+from bnblip.io.npz_io import load_npz  # noqa: E402
 from bnblip.problem import Box, make_problem  # noqa: E402
 from bnblip.solver import solve_bnb  # noqa: E402
 
@@ -41,10 +41,7 @@ DEFAULT_CASES = ["pub_tiny_4_8x6_r1.0_l1", "pub_rand_8_16x16_r0.3_linf",
 
 
 def load_case(entry: dict):
-    data = np.load(CASES / entry["npz"])
-    count = len([k for k in data.files if k.startswith("W")])
-    net = Network.from_layers([data[f"W{k}"] for k in range(count)],
-                              [data[f"b{k}"] for k in range(count)])
+    net = load_npz(CASES / entry["npz"])
     box = Box(np.load(CASES / entry["lower"]), np.load(CASES / entry["upper"]))
     return make_problem(net, box, entry["norm"], c=np.load(CASES / entry["c"]))
 

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 CASES = REPO.parent / "shared" / "cases"
 
+from bnblip.io.npz_io import load_npz  # noqa: E402
 from bnblip.lp.backend import BACKENDS, LPStatus  # noqa: E402
-from bnblip.network import Network  # noqa: E402
 from bnblip.problem import Box, make_problem  # noqa: E402
 from bnblip.solver import BnbOptions, _LimitReached, _Search  # noqa: E402
 
@@ -32,10 +32,7 @@ DEFAULT_CASES = ["pub_rand_8_16x16_r0.3_linf", "pub_rand_12_12x12x12_r0.1_l1",
 
 def load_case(name: str):
     entry = next(e for e in json.loads((CASES / "cases.json").read_text()) if e["name"] == name)
-    data = np.load(CASES / entry["npz"])
-    count = len([k for k in data.files if k.startswith("W")])
-    net = Network.from_layers([data[f"W{k}"] for k in range(count)],
-                              [data[f"b{k}"] for k in range(count)])
+    net = load_npz(CASES / entry["npz"])
     box = Box(np.load(CASES / entry["lower"]), np.load(CASES / entry["upper"]))
     return make_problem(net, box, entry["norm"], c=np.load(CASES / entry["c"]))
 
