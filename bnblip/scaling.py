@@ -57,16 +57,14 @@ def normalize(problem: Problem) -> tuple[Problem, Scaling]:
     r = _pow2(float(np.max(np.maximum(np.abs(box.lower), np.abs(box.upper)), initial=0.0)))
     weights, biases = [], []
     cumulative = 1.0
-    factor = 1.0 / r
     for k, (w, b) in enumerate(zip(net.weights, net.biases)):
-        w = w * r if k == 0 else w.copy()
+        w = w * r if k == 0 else w
         s = _pow2(float(np.max(np.abs(w), initial=0.0)))
         cumulative *= s
-        factor *= s
         weights.append(w / s)
         biases.append(b / cumulative)
     sc = _pow2(max(float(np.max(np.abs(c), initial=0.0)) for c in problem.functionals))
-    factor *= sc
+    factor = cumulative * sc / r
     scaled_net = Network.from_layers(weights, biases)
     scaled_box = Box(box.lower / r, box.upper / r)
     funcs = tuple(c / sc for c in problem.functionals)
