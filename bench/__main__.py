@@ -34,11 +34,15 @@ FULL_BUDGET_MIN, QUICK_BUDGET_MIN = 27.0, 2.5
 
 
 def _variant(text: str) -> tuple[str, dict]:
-    """``NAME:key=value,key=value`` -> ``(NAME, {key: value})`` (ints/floats parsed)."""
+    """``NAME:key=value,key=value`` -> ``(NAME, {key: value})`` (ints, floats and
+    ``true`` / ``false`` parsed)."""
     name, _, rest = text.partition(":")
     options = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
+        if value.lower() in ("true", "false"):
+            options[key.strip()] = value.lower() == "true"
+            continue
         for cast in (int, float):
             try:
                 value = cast(value)

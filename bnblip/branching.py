@@ -1,7 +1,8 @@
 """Branching scores and the one shared selection routine.
 
-A branch-and-bound node can split on an ambiguous ReLU (phase active / inactive) or,
-for the l1 dual norm, on the sign of an input-gradient coordinate.  A *score rule*
+A branch-and-bound node can split on an ambiguous ReLU (phase active / inactive), for
+the l1 dual norm on the sign of an input-gradient coordinate, or on an input
+coordinate (bisecting the node's input box; :func:`input_candidates`).  A *score rule*
 maps a node's bound information to a score per candidate (higher = split first);
 :func:`select` ranks the candidates of any rule.  Strong branching (evaluating both
 children) is scored with :func:`product_score` on the children's bounds.
@@ -21,13 +22,15 @@ class Kind(enum.Enum):
 
     NEURON = "neuron"
     SIGN = "sign"
+    INPUT = "input"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A split: neuron ``index`` of hidden ``layer`` or input-gradient sign ``index``.
+    """A split: neuron ``index`` of hidden ``layer``, input-gradient sign ``index``
+    or input coordinate ``index``.
 
-    ``layer`` is ``-1`` for a sign split.
+    ``layer`` is ``-1`` for sign and input splits.
     """
 
     kind: Kind
@@ -160,6 +163,28 @@ def select(info: BranchInfo, rule: ScoreRule, count: int) -> list[Candidate]:
         found.append(Candidate(Kind.SIGN, -1, int(idx), float(sign_scores[idx])))
     found.sort(key=lambda cand: -cand.score)
     return found[:count]
+
+
+def input_candidates(lower: np.ndarray, upper: np.ndarray, first_weights: np.ndarray,
+                     count: int) -> list[Candidate]:
+    """The ``count`` best input coordinates to bisect, best first.
+
+    The score of coordinate ``j`` is how far the first layer's pre-activations can
+    move along it: ``(upper_j - lower_j) * sum_i |W_1[i, j]|``.  Coordinates of zero
+    width are never returned.
+
+    Parameters
+    ----------
+    lower, upper : ndarray
+        The node's input box.
+    first_weights : ndarray
+        First layer's weight matrix ``W_1`` (hidden x input).
+    count : int
+    """
+    width = upper - lower
+    scores = width * np.abs(first_weights).sum(axis=0)
+    order = [int(j) for j in np.argsort(-scores, kind="stable") if width[j] > 0]
+    return [Candidate(Kind.INPUT, -1, j, float(scores[j])) for j in order[:count]]
 
 
 def product_score(parent: float, left: float, right: float, floor: float) -> float:

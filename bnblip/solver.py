@@ -7,11 +7,14 @@ Per node: forward bounds under the fixed phases (stable neurons get fixed), back
 bounds, an objective upper bound by propagation, then the node LP (:mod:`bnblip.lp`)
 for infeasibility and a tighter bound; a node with every neuron decided is a *leaf*
 whose gradient is exact and which counts only if its region is full-dimensional.
-Before the search, LPs tighten the root's pre-activation and backward bounds, which
-every node inherits.  The search is best-first on the upper bound with depth-first
-dives; the split is chosen by a score rule of :mod:`bnblip.branching` (optionally
-strong branching over its best few candidates); incumbents come from samples, LP
-solution points, leaves and a local ascent across neighbouring regions.
+LPs tighten the root's pre-activation and backward bounds, which every node evaluated
+afterwards inherits: before the search, or (by default) once the search has run
+about as long as the tightening is estimated to take, so that easy problems skip it.
+The search is best-first on the upper bound with depth-first dives; the split is
+chosen by a score rule of :mod:`bnblip.branching` (optionally strong branching over
+its best few candidates), and on low-dimensional inputs input bisections compete with
+it by strong branching; incumbents come from samples, LP solution points, leaves and
+a local ascent across neighbouring regions.
 
 This is the only module that knows the order of these steps.
 """
@@ -39,7 +42,15 @@ from bnblip.bounds.interval import (
     derivative_bounds,
     forward_interval,
 )
-from bnblip.branching import SCORE_RULES, BranchInfo, Candidate, Kind, product_score, select
+from bnblip.branching import (
+    SCORE_RULES,
+    BranchInfo,
+    Candidate,
+    Kind,
+    input_candidates,
+    product_score,
+    select,
+)
 from bnblip.errors import InputError
 from bnblip.incumbent import (
     Witness,
@@ -98,7 +109,8 @@ class BnbOptions:
     samples : int
         Random points evaluated for the initial incumbent (per functional).
     starts : int
-        Local ascents started from the best distinct samples.
+        Local ascents started from the best distinct samples (0: the best sample
+        is taken as it is).
     ascent_steps : int
         Maximal steps of the local ascent run from each new incumbent.
     seed : int
@@ -113,10 +125,20 @@ class BnbOptions:
         When to solve the node LP relaxation (infeasibility, tighter bound).
     lp_backend : {'highspy', 'linprog'}
         LP backend (:mod:`bnblip.lp.backend`).
-    tighten : bool
-        Tighten the root's pre-activation bounds by LPs (when LPs are on).
+    tighten : {'auto', 'root', 'never'}
+        LP tightening of the root's pre-activation and backward bounds (when LPs are
+        on): 'root' before the search; 'auto' deferred until the search has spent
+        :data:`TIGHTEN_DEFER_SHARE` of the tightening's estimated cost.
     kernels : {'auto', 'c', 'numba'}
         Bound kernels: the compiled C extension ('auto' uses it when built) or Numba.
+    inputs : {'auto', 'always', 'never'}
+        Input splits (bisecting the node's box) as branching candidates: 'auto'
+        when the input dimension is at most :data:`INPUT_SPLIT_MAX_DIM`.  Input and
+        neuron/sign candidates are compared by strong branching on the children's
+        propagated bounds.
+    input_candidates : int
+        Input coordinates compared per branching (the widest by
+        :func:`bnblip.branching.input_candidates`).
     """
 
     score: str = "gradient"
@@ -132,8 +154,10 @@ class BnbOptions:
     progress_interval_s: float = 1.0
     lp: str = "auto"
     lp_backend: str = "highspy"
-    tighten: bool = True
+    tighten: str = "auto"
     kernels: str = "auto"
+    inputs: str = "auto"
+    input_candidates: int = 1
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> BnbOptions:
@@ -149,10 +173,15 @@ class BnbOptions:
         if opts.forward not in ("auto", "linear", "interval"):
             raise InputError(f"forward must be 'auto', 'linear' or 'interval', got "
                              f"{opts.forward!r}")
-        for name in ("strong", "samples", "ascent_steps", "starts"):
+        for name in ("strong", "samples", "ascent_steps", "starts", "input_candidates"):
             value = getattr(opts, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")
+        if opts.tighten not in ("auto", "root", "never"):
+            raise InputError(f"tighten must be 'auto', 'root' or 'never', got {opts.tighten!r}")
+        for name in ("dive", "check_monotone"):
+            if not isinstance(getattr(opts, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(opts, name)!r}")
         if opts.lp not in ("auto", "always", "never"):
             raise InputError(f"lp must be 'auto', 'always' or 'never', got {opts.lp!r}")
         if opts.lp_backend not in BACKENDS:
@@ -160,6 +189,8 @@ class BnbOptions:
                              f"{opts.lp_backend!r}")
         if opts.strong < 1:
             raise InputError(f"strong must be >= 1, got {opts.strong}")
+        if opts.inputs not in ("auto", "always", "never"):
+            raise InputError(f"inputs must be 'auto', 'always' or 'never', got {opts.inputs!r}")
         if opts.kernels not in ("auto", "c", "numba"):
             raise InputError(f"kernels must be 'auto', 'c' or 'numba', got {opts.kernels!r}")
         if opts.progress is not None and not callable(opts.progress):
@@ -203,6 +234,11 @@ class Node:
     forward : ForwardBounds or None
     info : BranchInfo or None
         Set for open nodes.
+    lower, upper : ndarray
+        The node's input box (a sub-box of the problem's after input splits).
+    propagated : float
+        The node's own propagated bound before the parent's bound and the LP
+        (``-inf`` for closed nodes); strong branching compares these.
     pattern : tuple of ndarray or None
         Activation pattern of a leaf.
     """
@@ -218,6 +254,22 @@ class Node:
     pattern: Pattern | None = None
     parts: NodeParts | None = None
     lp_done: bool = False
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    propagated: float = -math.inf
+    warm: object | None = None
+    """LP basis to start this node's LP from: its own after its LP, else the
+    nearest ancestor's (best-first pops unrelated nodes; the parent's basis
+    saves most simplex iterations)."""
+
+
+@dataclass(frozen=True, eq=False)
+class NodeLP:
+    """Outcome of a node LP: ``bound`` (``None`` when infeasible, ``inf`` when
+    unusable) and the final basis (``None`` when none)."""
+
+    bound: float | None
+    basis: object | None
 
 
 @dataclass
@@ -245,8 +297,17 @@ LP_PROBE_EVERY = 8
 LP_RATE_SMOOTHING = 0.05
 
 
+INPUT_SPLIT_MAX_DIM = 16
+"""``inputs='auto'`` considers input splits up to this input dimension."""
+INPUT_MIN_SHARE = 2.0 ** -30
+"""Input coordinates narrower than this share of the problem box are not split."""
+
+
 TIGHTEN_TIME_SHARE = 0.25
-"""Root tightening stops after this share of the time limit."""
+"""Root tightening stops after this share of the (remaining) time limit."""
+TIGHTEN_DEFER_SHARE = 0.5
+"""``tighten='auto'`` tightens once the search has taken this share of the
+tightening's estimated time (its LP count times the mean node LP time so far)."""
 TIGHTEN_MAX_FUNCTIONALS = 4
 """Backward bounds are LP-tightened for at most this many output functionals."""
 TIGHTEN_BACKWARD_MAX_LPS = 128
@@ -285,6 +346,13 @@ def _forward_function(name: str, kernels: str = "auto"):
             return forward_interval, False
         return forward_linear, False
     return forward_interval, False
+
+
+def _intersect(a: ForwardBounds, b: ForwardBounds) -> ForwardBounds:
+    """Layer-wise intersection of two sound forward bounds of the same node."""
+    lows = tuple(np.maximum(x, y) for x, y in zip(a.lower, b.lower))
+    ups = tuple(np.minimum(x, y) for x, y in zip(a.upper, b.upper))
+    return ForwardBounds(lows, ups, a.infeasible or b.infeasible)
 
 
 def _same(a: Pattern, b: Pattern) -> bool:
@@ -338,6 +406,11 @@ class _Search:
 
             self.forward_net = pack_network(self.network)
         self.rule = SCORE_RULES[opts.score]
+        box = problem.box
+        self.split_inputs = (opts.inputs == "always" or (
+            opts.inputs == "auto" and self.network.input_dim <= INPUT_SPLIT_MAX_DIM)) and \
+            self.network.num_hidden_layers > 0 and opts.input_candidates > 0
+        self.min_input_width = INPUT_MIN_SHARE * (box.upper - box.lower)
         self.count = _Counters()
         self.heap: list = []
         self.tiebreak = itertools.count()
@@ -347,6 +420,11 @@ class _Search:
         self.current: Node | None = None
         self.unexplored = math.inf  # until every root is in the tree
         self.root_backward: dict[int, BackwardBounds] = {}
+        self.root_forward: ForwardBounds | None = None
+        self.tighten_pending = opts.tighten == "auto"
+        self.search_start = 0.0  # set when the roots exist
+        self.tighten_deadline: float | None = None
+        self.tighten_plan = 0
         self.region_cache: dict[bytes, np.ndarray | None] = {}
         self.start = time.perf_counter()
         self.last_progress = self.start
@@ -381,30 +459,35 @@ class _Search:
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, phases, directions: DirectionSet, functional: int, depth: int,
-                 parent: Node | None) -> Node:
-        """Bound one node (phases and directions fixed)."""
+                 parent: Node | None, box: tuple[np.ndarray, np.ndarray] | None = None) -> Node:
+        """Bound one node (phases and directions fixed) over the input ``box`` (default:
+        the parent's box, else the problem's)."""
         t0 = time.perf_counter()
         self.count.evaluations += 1
+        if box is None:
+            box = ((parent.lower, parent.upper) if parent is not None and parent.lower is not None
+                   else (self.problem.box.lower, self.problem.box.upper))
         try:
-            return self._evaluate(phases, directions, functional, depth, parent)
+            node = self._evaluate(phases, directions, functional, depth, parent, box)
+            return replace(node, lower=box[0], upper=box[1])
         finally:
             self.count.time_bounds_s += time.perf_counter() - t0
 
     def _closed(self, state, depth, functional, phases, directions, bound=-math.inf):
         return Node(state, bound, depth, functional, phases, directions)
 
-    def _forward(self, phases, parent: Node | None) -> ForwardBounds:
-        box = self.problem.box
-        if self.forward_takes_prior and parent is not None:
-            fb = self.forward_fn(self.forward_net, box.lower, box.upper, phases, self.tol,
-                                 prior=parent.forward)
+    def _forward(self, phases, parent: Node | None, box) -> ForwardBounds:
+        lower, upper = box
+        prior = parent.forward if parent is not None else None
+        if self.root_forward is not None:
+            prior = self.root_forward if prior is None else _intersect(prior, self.root_forward)
+        if self.forward_takes_prior and prior is not None:
+            fb = self.forward_fn(self.forward_net, lower, upper, phases, self.tol, prior=prior)
         else:
-            fb = self.forward_fn(self.forward_net, box.lower, box.upper, phases, self.tol)
-        if parent is None or parent.forward is None or fb.infeasible:
+            fb = self.forward_fn(self.forward_net, lower, upper, phases, self.tol)
+        if prior is None or fb.infeasible:
             return fb
-        lows = tuple(np.maximum(a, b) for a, b in zip(fb.lower, parent.forward.lower))
-        ups = tuple(np.minimum(a, b) for a, b in zip(fb.upper, parent.forward.upper))
-        return ForwardBounds(lows, ups, False)
+        return _intersect(fb, prior)
 
     @staticmethod
     def _decide_phases(fb: ForwardBounds, phases) -> tuple[tuple, bool]:
@@ -437,10 +520,10 @@ class _Search:
         hi[neg] = -1.0
         return DirectionSet(lo, hi), dominated
 
-    def _evaluate(self, phases, directions, functional, depth, parent) -> Node:
+    def _evaluate(self, phases, directions, functional, depth, parent, box) -> Node:
         net = self.network
         c = self.problem.functionals[functional]
-        fb = self._forward(phases, parent)
+        fb = self._forward(phases, parent, box)
         phases, infeasible = self._decide_phases(fb, phases)
         if infeasible:
             return self._closed(NodeState.INFEASIBLE, depth, functional, phases, directions)
@@ -460,9 +543,9 @@ class _Search:
         if not any(np.any(a) for a in ambiguous):
             pattern = tuple(h > 0 for h in dhi)
             gradient = net.gradient_for_pattern(pattern, c)
-            exact = min(directions.value(gradient), parent_bound)
-            return Node(NodeState.LEAF, exact, depth, functional, phases, directions, fb,
-                        None, pattern)
+            value = directions.value(gradient)
+            return Node(NodeState.LEAF, min(value, parent_bound), depth, functional, phases,
+                        directions, fb, None, pattern, propagated=value)
         obj = objective_bound(net, c, dlo, dhi, directions, self.tol, backward)
         bound = min(obj.value, parent_bound)
         if self.opts.check_monotone and parent is not None:
@@ -472,7 +555,8 @@ class _Search:
         info = BranchInfo(fb.lower, fb.upper, ambiguous, obj.direction_lower,
                           obj.direction_upper, backward.lower, backward.upper, sign_free)
         return Node(NodeState.OPEN, bound, depth, functional, phases, directions, fb, info,
-                    None, NodeParts(dlo, dhi, backward))
+                    None, NodeParts(dlo, dhi, backward), propagated=obj.value,
+                    warm=parent.warm if parent is not None else None)
 
     def refine(self, node: Node) -> Node:
         """Apply the node LP to an open node (infeasibility, tighter bound)."""
@@ -482,16 +566,18 @@ class _Search:
         if not self.want_lp():
             return node
         parts = node.parts
-        lp_bound = self.solve_lp(node.forward, parts.dlo, parts.dhi, parts.backward,
-                                 node.directions, node.functional)
-        if lp_bound is None:
+        out = self.solve_lp(node.forward, parts.dlo, parts.dhi, parts.backward,
+                            node.directions, node.functional, node.warm,
+                            (node.lower, node.upper))
+        if out.bound is None:
             self.record_lp(True)
             return replace(node, state=NodeState.INFEASIBLE, bound=-math.inf, lp_done=True)
-        bound = min(node.bound, lp_bound)
+        bound = min(node.bound, out.bound)
         lower = max(self.lower, 0.0)
         self.record_lp(self.closable(bound) or node.bound - bound > LP_USEFUL_GAP_SHARE
                        * max(node.bound - lower, 0.0))
-        return replace(node, bound=bound, lp_done=True)
+        return replace(node, bound=bound, lp_done=True,
+                       warm=out.basis if out.basis is not None else node.warm)
 
     def want_lp(self) -> bool:
         """The LP policy: 'auto' runs the LP while the measured share of useful LPs
@@ -506,24 +592,25 @@ class _Search:
     def record_lp(self, useful: bool) -> None:
         self.lp_useful_rate += LP_RATE_SMOOTHING * (float(useful) - self.lp_useful_rate)
 
-    def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int = 0) -> float | None:
-        """Node LP: ``None`` if infeasible, else an upper bound (``inf`` if unusable)."""
+    def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int,
+                 warm: object | None, box: tuple[np.ndarray, np.ndarray]) -> NodeLP:
+        """Node LP over the input ``box`` from basis ``warm``: bound ``None`` if
+        infeasible, else an upper bound (``inf`` if unusable)."""
         t0 = time.perf_counter()
-        box = self.problem.box
-        data = node_data(self.lp.layout, self.network, box.lower, box.upper, fb.lower,
+        data = node_data(self.lp.layout, self.network, box[0], box[1], fb.lower,
                          fb.upper, dlo, dhi, backward.lower, backward.upper,
                          directions.lower, directions.upper)
-        sol = self.lp.solve(data)
+        sol = self.lp.solve(data, warm)
         self.count.lps += 1
         self.count.time_lp_s += time.perf_counter() - t0
         if sol.status is LPStatus.INFEASIBLE:
-            return None
+            return NodeLP(None, None)
         if sol.status is not LPStatus.OPTIMAL:
-            return math.inf
+            return NodeLP(math.inf, None)
         self.try_point(sol.x, functional)
         if directions.is_ball:
-            return math.inf
-        return sol.value + self._lp_margin(sol.value)
+            return NodeLP(math.inf, sol.basis)
+        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis)
 
     def _lp_margin(self, value):
         """Safety added to an LP optimum before it counts as a bound: relative
@@ -564,6 +651,15 @@ class _Search:
                 phases[cand.layer][cand.index] = phase
                 out.append(self.evaluate(phases, node.directions, node.functional, depth,
                                          node))
+        elif cand.kind is Kind.INPUT:
+            j = cand.index
+            middle = 0.5 * (node.lower[j] + node.upper[j])
+            upper, lower = node.upper.copy(), node.lower.copy()
+            upper[j] = middle
+            lower[j] = middle
+            for box in ((node.lower, upper), (lower, node.upper)):
+                out.append(self.evaluate(node.phases, node.directions, node.functional, depth,
+                                         node, box))
         else:
             for sign in (1.0, -1.0):
                 lo, hi = node.directions.lower.copy(), node.directions.upper.copy()
@@ -572,11 +668,12 @@ class _Search:
                                          depth, node))
         return out[0], out[1]
 
-    def _child_value(self, child: Node) -> float:
-        """A child's bound for scoring: closed children count as the incumbent."""
+    def _child_value(self, child: Node, ceiling: float) -> float:
+        """A child's propagated bound for scoring, at most ``ceiling``; closed
+        children count as the incumbent."""
         if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
             return self.lower
-        return max(child.bound, self.lower)
+        return max(min(child.propagated, ceiling), self.lower)
 
     def branch(self, node: Node) -> tuple[Node, Node]:
         """Split ``node``; the chosen children get the LP refinement."""
@@ -586,16 +683,23 @@ class _Search:
     def _choose(self, node: Node) -> tuple[Node, Node]:
         """Pick the split (strong branching over the best-scored candidates)."""
         cands = select(node.info, self.rule, self.opts.strong)
+        if self.split_inputs:
+            lower, upper = node.lower, node.upper
+            cands += input_candidates(lower, upper, self.network.weights[0],
+                                      self.opts.input_candidates)
+            cands = [c for c in cands if c.kind is not Kind.INPUT
+                     or upper[c.index] - lower[c.index] > self.min_input_width[c.index]]
         if len(cands) == 1:
             return self.children(node, cands[0])
-        floor = max(1e-9 * abs(node.bound), 1e-12)
+        reference = node.propagated
+        floor = max(1e-9 * abs(reference), 1e-12)
         best, best_score = None, -math.inf
         for cand in cands:
             pair = self.children(node, cand)
             if all(self._done(ch) for ch in pair):
                 return pair
-            left, right = (min(self._child_value(ch), node.bound) for ch in pair)
-            score = product_score(node.bound, left, right, floor)
+            left, right = (self._child_value(ch, reference) for ch in pair)
+            score = product_score(reference, left, right, floor)
             if score > best_score:
                 best, best_score = pair, score
         return best
@@ -629,15 +733,16 @@ class _Search:
         for c in self.problem.functionals:
             values = norm.dual_value(self.network.gradient(points, c))
             order = np.argsort(-values)
-            for chunk in np.array_split(order[:8 * self.opts.starts], self.opts.starts):
+            chunks = max(self.opts.starts, 1)
+            for chunk in np.array_split(order[:8 * chunks], chunks):
                 wit = best_witness(self.network, box, norm, c, points[chunk], self.tol)
                 if wit is not None:
                     found.append(wit)
         self.count.time_incumbent_s += time.perf_counter() - t0
         deadline = self.deadline()
         for wit in sorted(found, key=lambda w: -w.value):
-            self.offer(wit, ascend=deadline is None or time.perf_counter() < deadline,
-                       force=True)
+            ascend = self.opts.starts > 0 and (deadline is None or time.perf_counter() < deadline)
+            self.offer(wit, ascend=ascend, force=True)
 
     def region_point(self, pattern: Pattern) -> np.ndarray | None:
         """Interior point of ``pattern``'s region (cached), ``None`` if not full-dim."""
@@ -713,7 +818,8 @@ class _Search:
         return self.lower > -math.inf and self.tol.gap_closed(self.lower, self.upper())
 
     def tighten_root(self) -> Node | None:
-        """LP bound tightening of every ambiguous neuron, layer by layer.
+        """LP bound tightening of every ambiguous neuron, layer by layer (from the
+        second: the first layer's bounds over the box are exact).
 
         Returns a pseudo parent carrying the tightened forward bounds (or ``None``).
         """
@@ -726,19 +832,22 @@ class _Search:
         if self.closable(self.coarse_bound(None)):
             return None  # propagation alone already meets the incumbent: no LPs needed
         t0 = time.perf_counter()
+        if self.time_limit is not None:
+            remaining = max(self.start + self.time_limit - t0, 0.0)
+            self.tighten_deadline = t0 + TIGHTEN_TIME_SHARE * remaining
         lower, upper = list(root.forward.lower), list(root.forward.upper)
         box, parts = self.problem.box, root.parts
         dlo, dhi = list(parts.dlo), list(parts.dhi)
-        for k in range(net.num_hidden_layers):
+        for k in range(1, net.num_hidden_layers):  # layer 0's box bounds are exact
             amb = np.flatnonzero(dlo[k] != dhi[k])
             if amb.size == 0:
                 continue
-            if self.time_limit is not None and \
-                    time.perf_counter() - self.start > TIGHTEN_TIME_SHARE * self.time_limit:
+            if self._tighten_over():
                 break
             data = node_data(self.lp.layout, net, box.lower, box.upper, lower, upper, dlo,
                              dhi, parts.backward.lower, parts.backward.upper, None, None)
-            lo, hi = self.lp.extremes(data, self.lp.layout.col_z[k][amb], self.deadline())
+            lo, hi = self.lp.extremes(data, self.lp.layout.col_z[k][amb],
+                                      self.tighten_deadline)
             self.count.lps += 2 * amb.size
             if np.any(np.isnan(lo)):
                 break
@@ -748,6 +857,7 @@ class _Search:
             dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
             dhi[k] = (upper[k] > 0).astype(np.float64)
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
+        self.root_forward = fb
         pseudo = Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
         backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
         if backward_lps <= TIGHTEN_BACKWARD_MAX_LPS and not self.closable(
@@ -757,6 +867,38 @@ class _Search:
         self.count.time_presolve_s += time.perf_counter() - t0
         return pseudo
 
+    def _tighten_over(self) -> bool:
+        return self.tighten_deadline is not None and time.perf_counter() > self.tighten_deadline
+
+    def tighten_lp_count(self) -> int:
+        """The number of LPs :meth:`tighten_root` would solve (its cost estimate)."""
+        net = self.network
+        phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+        root = self.evaluate(phases, _root_directions(self.problem.norm, net.input_dim)[0],
+                             0, 0, None)
+        if root.state is not NodeState.OPEN:
+            return 0
+        count = 2 * sum(int(np.count_nonzero(lo != hi)) for lo, hi in
+                        zip(root.parts.dlo[1:], root.parts.dhi[1:]))
+        backward = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
+        if backward <= TIGHTEN_BACKWARD_MAX_LPS:
+            count += backward * min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)
+        return count
+
+    def maybe_tighten(self) -> None:
+        """Deferred tightening ('auto'): once the search has spent
+        :data:`TIGHTEN_DEFER_SHARE` of the tightening's estimated time."""
+        if not self.tighten_pending or self.lp is None or self.count.lps == 0:
+            return
+        per_lp = self.count.time_lp_s / self.count.lps
+        spent = time.perf_counter() - self.search_start
+        if spent < TIGHTEN_DEFER_SHARE * per_lp * self.tighten_plan:
+            return
+        self.tighten_pending = False
+        logger.debug("deferred root tightening after %.3f s (%d LPs planned)", spent,
+                     self.tighten_plan)
+        self.tighten_root()
+
     def _tighten_backward(self, fb: ForwardBounds, dlo, dhi, functional: int):
         """LP bounds of the backward quantities ``y_k`` (top down) and of ``g``."""
         net, box, layout = self.network, self.problem.box, self.lp.layout
@@ -765,12 +907,11 @@ class _Search:
         targets = [(k + 1, layout.col_y[k]) for k in range(net.num_hidden_layers - 2, -1, -1)]
         targets.append((0, layout.col_g))
         for index, cols in targets:
-            if self.time_limit is not None and \
-                    time.perf_counter() - self.start > TIGHTEN_TIME_SHARE * self.time_limit:
+            if self._tighten_over():
                 break
             data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
                              ylo, yhi, None, None)
-            lo, hi = self.lp.extremes(data, cols, self.deadline())
+            lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
             self.count.lps += 2 * len(cols)
             if np.any(np.isnan(lo)):
                 break
@@ -802,7 +943,11 @@ class _Search:
 
     def roots(self) -> None:
         net = self.network
-        pseudo = self.tighten_root() if self.opts.tighten else None
+        pseudo = self.tighten_root() if self.opts.tighten == "root" else None
+        if self.tighten_pending:
+            self.tighten_plan = self.tighten_lp_count()
+            self.tighten_pending = self.tighten_plan > 0
+        self.search_start = time.perf_counter()
         self.unexplored = self.coarse_bound(pseudo)
         for f in range(len(self.problem.functionals)):
             for directions in _root_directions(self.problem.norm, net.input_dim):
@@ -837,6 +982,7 @@ class _Search:
             if self.gap_closed():
                 break
             self.check_limits()
+            self.maybe_tighten()
             _, _, node = heapq.heappop(self.heap)
             self.current = node  # counted in the upper bound until settled
             if self.closable(node.bound):

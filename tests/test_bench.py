@@ -270,3 +270,13 @@ def test_readme_table_is_replaced_between_markers(tmp_path):
     text = path.read_text()
     assert "old table" not in text and "| new |" in text
     assert text.startswith("intro\n") and text.endswith("after\n")
+
+
+def test_variant_option_values_are_typed():
+    from bench.__main__ import _variant
+
+    name, options = _variant("v:dive=false,strong=2,rel=0.5,tighten=never,check_monotone=True")
+    assert name == "v"
+    assert options == {"dive": False, "strong": 2, "rel": 0.5, "tighten": "never",
+                       "check_monotone": True}
+    assert options["dive"] is False and options["check_monotone"] is True

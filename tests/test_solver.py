@@ -508,10 +508,11 @@ def test_issue3_lp_options_same_value(seed):
     problem = small_problem(9000 + seed, [3, 6, 5, 1], ("linf", "l1", "l2")[seed % 3],
                             radius=0.7)
     values = [solve_bnb(problem, lp=lp, lp_backend=backend, tighten=tighten).value
-              for lp, backend, tighten in (("never", "highspy", False),
-                                           ("always", "linprog", False),
-                                           ("auto", "highspy", True))]
-    assert close(values[0], values[1]) and close(values[0], values[2])
+              for lp, backend, tighten in (("never", "highspy", "never"),
+                                           ("always", "linprog", "never"),
+                                           ("auto", "highspy", "root"),
+                                           ("always", "highspy", "auto"))]
+    assert all(close(values[0], v) for v in values[1:]), values
 
 
 def test_issue3_tiny_weights_keep_lp_a_relaxation():
@@ -557,3 +558,115 @@ def test_issue3_kernels_option_is_validated():
     problem = small_problem(1, [2, 3, 2], "linf")
     with pytest.raises(InputError, match="kernels must be 'auto', 'c' or 'numba'"):
         solve_bnb(problem, kernels="gpu")
+
+
+# ---------------------------------------------------------------- input splits, warm bases
+@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("inputs", ["always", "never"])
+def test_issue3_input_split_option_equals_region_enumeration(seed, inputs):
+    norm = ("linf", "l1", "l2")[seed % 3]
+    n = 2 + seed % 3
+    widths = [n, 4 + seed % 3, 3 + seed % 2, 1 + seed % 2]
+    problem = small_problem(5000 + seed, widths, norm, radius=0.4 + 0.2 * (seed % 3))
+    c = problem.functionals[0]
+    expected = enumerate_regions(problem.network, problem.box, norm, c)
+    res = solve_bnb(problem, inputs=inputs, input_candidates=1 + seed % 2)
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, expected), (res.value, expected)
+    assert_witness(res, problem)
+
+
+def _split_kinds(monkeypatch, problem, **opts):
+    from bnblip import solver
+
+    kinds = []
+    original = solver._Search.children
+
+    def spy(self, node, cand):
+        kinds.append(cand.kind)
+        return original(self, node, cand)
+
+    monkeypatch.setattr(solver._Search, "children", spy)
+    res = solve_bnb(problem, **opts)
+    return res, kinds
+
+
+def test_issue3_input_splits_are_used_and_switchable(monkeypatch):
+    from bnblip.branching import Kind
+
+    problem = small_problem(77, [2, 12, 12, 1], "linf", radius=1.0)
+    ref = solve_bnb(problem, inputs="never", tighten="never")
+    res, kinds = _split_kinds(monkeypatch, problem, inputs="always", tighten="never")
+    assert Kind.INPUT in kinds
+    assert close(res.value, ref.value)
+    _, kinds = _split_kinds(monkeypatch, problem, inputs="never", tighten="never")
+    assert kinds and Kind.INPUT not in kinds
+    # 'auto' leaves them out above INPUT_SPLIT_MAX_DIM inputs
+    from bnblip.solver import INPUT_SPLIT_MAX_DIM
+
+    wide = small_problem(78, [INPUT_SPLIT_MAX_DIM + 1, 8, 1], "linf", radius=1.0)
+    _, kinds = _split_kinds(monkeypatch, wide, tighten="never", samples=0, starts=0)
+    assert Kind.INPUT not in kinds
+
+
+def test_issue3_input_candidates_ranking():
+    from bnblip.branching import Kind, input_candidates
+
+    w = np.array([[1.0, -3.0, 0.5], [2.0, 1.0, -0.5]])
+    lower = np.array([0.0, 0.0, -1.0])
+    upper = np.array([1.0, 0.5, 1.0])
+    # scores: 1 * 3, 0.5 * 4, 2 * 1  ->  order 0, 1, 2 (ties broken by index)
+    got = input_candidates(lower, upper, w, 3)
+    assert [c.index for c in got] == [0, 1, 2]
+    assert all(c.kind is Kind.INPUT and c.layer == -1 for c in got)
+    assert [c.score for c in got] == [3.0, 2.0, 2.0]
+    flat = upper.copy()
+    flat[0] = lower[0]
+    assert [c.index for c in input_candidates(lower, flat, w, 3)] == [1, 2]
+    assert len(input_candidates(lower, upper, w, 1)) == 1
+
+
+def test_issue3_bool_and_input_options_validated():
+    problem = small_problem(3, [2, 4, 1], "linf")
+    with pytest.raises(InputError, match="inputs must be"):
+        solve_bnb(problem, inputs="sometimes")
+    with pytest.raises(InputError, match="tighten must be 'auto', 'root' or 'never'"):
+        solve_bnb(problem, tighten=False)
+    with pytest.raises(InputError, match="dive must be True or False"):
+        solve_bnb(problem, dive="no")
+    with pytest.raises(InputError, match="input_candidates"):
+        solve_bnb(problem, input_candidates=-1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_warm_basis_gives_the_same_lp_value(seed):
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    rng = np.random.default_rng(8100 + seed)
+    net = random_network(rng, [3, 6, 5, 2], bias_scale=0.3)
+    box = Box.ball(rng.uniform(-1, 1, 3), 0.5)
+    c = np.array([1.0, -1.0])
+    full = DirectionSet(-np.ones(3), np.ones(3))
+    fixed = DirectionSet(np.array([1.0, -1.0, 1.0]), np.array([1.0, -1.0, 1.0]))
+    layout, data_a = _root_lp_data(net, box, c, full)
+    _, data_b = _root_lp_data(net, box, c, fixed)
+    backend = HighspyBackend(layout)
+    first = backend.solve(data_a)
+    other = backend.solve(data_b)  # moves HiGHS away from first's basis
+    again = backend.solve(data_a, first.basis)
+    assert first.status is LPStatus.OPTIMAL and again.status is LPStatus.OPTIMAL
+    assert first.basis is not None and other.basis is not None
+    cold = HighspyBackend(layout).solve(data_a)
+    assert again.value == pytest.approx(cold.value, rel=1e-9, abs=1e-12)
+    assert first.value == pytest.approx(cold.value, rel=1e-9, abs=1e-12)
+
+
+def test_issue3_no_sample_starts_still_exact():
+    """``starts=0`` used to crash (splitting the samples into zero chunks)."""
+    problem = small_problem(91, [3, 6, 4, 1], "linf", radius=0.6)
+    ref = solve_bnb(problem)
+    for opts in ({"starts": 0}, {"samples": 0, "starts": 0}, {"samples": 0}):
+        res = solve_bnb(problem, **opts)
+        assert res.status is Status.OPTIMAL
+        assert close(res.value, ref.value), (opts, res.value, ref.value)
+        assert_witness(res, problem)

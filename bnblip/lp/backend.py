@@ -40,11 +40,15 @@ class LPSolution:
         Maximum of the relaxation objective (``nan`` unless optimal).
     x : ndarray or None
         The input part of the optimal solution.
+    basis : object or None
+        The backend's final basis (opaque), to warm-start a later solve of a
+        related node; ``None`` when the backend has none.
     """
 
     status: LPStatus
     value: float
     x: np.ndarray | None
+    basis: object | None = None
 
 
 class LPBackend(Protocol):
@@ -52,8 +56,9 @@ class LPBackend(Protocol):
 
     layout: RelaxationLayout
 
-    def solve(self, data: NodeData) -> LPSolution:
-        """Maximise the objective terms ``sum t``."""
+    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
+        """Maximise the objective terms ``sum t``, starting from ``basis`` (an
+        :attr:`LPSolution.basis` of an earlier solve) when given."""
         ...
 
     def extremes(self, data: NodeData, cols: np.ndarray,
@@ -148,6 +153,7 @@ class HighspyBackend:
         self._coefs = np.full(layout.coef_rows.size, np.nan)
         self._all_cols = np.arange(layout.num_cols, dtype=np.int32)
         self._all_rows = np.arange(layout.num_rows, dtype=np.int32)
+        self._basis = None  # the basis HiGHS holds, when it is the last solve's
 
     def _load(self, data: NodeData) -> None:
         data = self._folder.node(data)
@@ -160,18 +166,22 @@ class HighspyBackend:
         h.changeColsBounds(lay.num_cols, self._all_cols, data.col_lower, data.col_upper)
         h.changeRowsBounds(lay.num_rows, self._all_rows, data.row_lower, data.row_upper)
 
-    def solve(self, data: NodeData) -> LPSolution:
+    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
         self._load(data)
         h = self.highs
         lay = self.layout
+        if basis is not None and basis is not self._basis:
+            h.setBasis(basis)
         h.run()
         status = h.getModelStatus()
         ms = self._highspy.HighsModelStatus
+        self._basis = None
         if status == ms.kOptimal:
             sol = h.getSolution()
             value = -h.getInfo().objective_function_value
             x = np.asarray(sol.col_value)[lay.x_cols]
-            return LPSolution(LPStatus.OPTIMAL, float(value), x)
+            self._basis = h.getBasis()
+            return LPSolution(LPStatus.OPTIMAL, float(value), x, self._basis)
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
@@ -185,6 +195,7 @@ class HighspyBackend:
         zero = np.zeros(lay.num_cols)
         every = self._all_cols
         h.changeColsCost(lay.num_cols, every, zero)
+        self._basis = None
         lows = np.full(len(cols), -np.inf)
         highs = np.full(len(cols), np.inf)
         try:
@@ -216,7 +227,7 @@ class LinprogBackend:
         self.feas_tol = max(feas_tol, 1e-10)
         self.time_limit = time_limit
 
-    def solve(self, data: NodeData) -> LPSolution:
+    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
         res = self._run(data, self.layout.cost)
         lay = self.layout
         if res.status == 0:
