@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 from bnblip.network import Network, Pattern
@@ -100,17 +101,19 @@ def interior_point(halfspaces: Halfspaces, box: Box,
         return InteriorPoint(box.lower.copy(), 0.0) if ok else None
     # variables (x_free, t); maximise t
     anorm = np.linalg.norm(a, axis=1)
-    a_ub = np.hstack([-a, anorm[:, None]])            # -a x + |a| t <= -offset
+    a_ub = sparse.csr_matrix(np.hstack([-a, anorm[:, None]]))  # -a x + |a| t <= -offset
     b_ub = -rhs_off
-    eye = np.eye(nfree)
-    box_rows = np.vstack([np.hstack([-eye, np.ones((nfree, 1))]),
-                          np.hstack([eye, np.ones((nfree, 1))])])
+    # box faces, two entries per row: -x_i + t <= -lower_i and x_i + t <= upper_i
+    eye = sparse.identity(nfree, format="csr")
+    ones = sparse.csr_matrix(np.ones((nfree, 1)))
+    box_rows = sparse.vstack([sparse.hstack([-eye, ones]), sparse.hstack([eye, ones])])
     box_rhs = np.concatenate([-box.lower[free], box.upper[free]])
     cost = np.zeros(nfree + 1)
     cost[-1] = -1.0
-    bounds = [(lo, hi) for lo, hi in zip(box.lower[free], box.upper[free])] + [(None, None)]
-    res = linprog(cost, A_ub=np.vstack([a_ub, box_rows]), b_ub=np.concatenate([b_ub, box_rhs]),
-                  bounds=bounds, method="highs")
+    bounds = np.column_stack([np.append(box.lower[free], -np.inf),
+                              np.append(box.upper[free], np.inf)])
+    res = linprog(cost, A_ub=sparse.vstack([a_ub, box_rows], format="csr"),
+                  b_ub=np.concatenate([b_ub, box_rhs]), bounds=bounds, method="highs")
     if res.status != 0 or -res.fun <= tol.interior_margin:
         return None
     point = box.lower.copy()

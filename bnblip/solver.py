@@ -929,17 +929,33 @@ class _Search:
     def coarse_bound(self, pseudo: Node | None) -> float:
         """A bound over every functional before the roots exist (``||g||_1`` bounds
         ``||g||_inf``), so that a limit hit while creating roots stays sound."""
+        return max((node.bound for node in self.coarse_nodes(pseudo)
+                    if node.state in (NodeState.OPEN, NodeState.LEAF)), default=-math.inf)
+
+    def coarse_nodes(self, pseudo: Node | None) -> list[Node]:
+        """One root per functional with every direction allowed."""
         net = self.network
         n = net.input_dim
         full = (DirectionSet(None, None) if self.problem.norm.dual is Norm.L2
                 else DirectionSet(-np.ones(n), np.ones(n)))
-        bound = -math.inf
-        for f in range(len(self.problem.functionals)):
-            phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
-            node = self.evaluate(phases, full, f, 0, pseudo)
-            if node.state in (NodeState.OPEN, NodeState.LEAF):
-                bound = max(bound, node.bound)
-        return bound
+        phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+        return [self.evaluate(phases, full, f, 0, pseudo)
+                for f in range(len(self.problem.functionals))]
+
+    def _root_prefilter(self, coarse: Node, directions: DirectionSet) -> float:
+        """An upper bound of the root with ``directions`` from the all-directions
+        root ``coarse`` of the same functional: its bound, or for a single signed
+        coordinate ``s e_j`` the bound of ``s g_j`` (``-inf``: the root is empty)."""
+        if coarse.state is NodeState.LEAF:
+            return coarse.bound
+        if coarse.state is not NodeState.OPEN:
+            return -math.inf
+        if directions.is_ball or np.count_nonzero(directions.upper - directions.lower) or \
+                np.count_nonzero(directions.lower) != 1:
+            return coarse.bound
+        j = int(np.flatnonzero(directions.lower)[0])
+        glo, ghi = coarse.info.y_lower[0][j], coarse.info.y_upper[0][j]
+        return float(min(ghi if directions.lower[j] > 0 else -glo, coarse.bound))
 
     def roots(self) -> None:
         net = self.network
@@ -948,10 +964,18 @@ class _Search:
             self.tighten_plan = self.tighten_lp_count()
             self.tighten_pending = self.tighten_plan > 0
         self.search_start = time.perf_counter()
-        self.unexplored = self.coarse_bound(pseudo)
+        coarse = self.coarse_nodes(pseudo)
+        self.unexplored = max((node.bound for node in coarse
+                               if node.state in (NodeState.OPEN, NodeState.LEAF)),
+                              default=-math.inf)
         for f in range(len(self.problem.functionals)):
             for directions in _root_directions(self.problem.norm, net.input_dim):
                 self.check_limits()
+                quick = self._root_prefilter(coarse[f], directions)
+                if self.closable(quick):
+                    self.count.nodes += 1
+                    self.prune(replace(coarse[f], bound=quick))
+                    continue
                 phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
                 node = self.accept(self.evaluate(phases, directions, f, 0, pseudo))
                 if node is not None:

@@ -670,3 +670,31 @@ def test_issue3_no_sample_starts_still_exact():
         assert res.status is Status.OPTIMAL
         assert close(res.value, ref.value), (opts, res.value, ref.value)
         assert_witness(res, problem)
+
+
+def test_issue3_l1_roots_prefiltered_by_gradient_bounds(monkeypatch):
+    """With the l1 input norm each signed input coordinate is a root; coordinates
+    whose gradient bound is below the incumbent are pruned without an evaluation."""
+    from bnblip import solver
+    from bnblip.reference import solve_milp
+
+    rng = np.random.default_rng(404)
+    n = 40
+    w1 = np.zeros((6, n))
+    w1[:, :2] = rng.normal(size=(6, 2))          # only x_0, x_1 matter
+    w1[:, 2:] = 1e-3 * rng.normal(size=(6, n - 2))
+    net = Network([w1, rng.normal(size=(1, 6))], [0.3 * rng.normal(size=6), np.zeros(1)])
+    problem = make_problem(net, Box(-np.ones(n), np.ones(n)), "l1", c=np.ones(1))
+    counted = []
+    original = solver._Search.evaluate
+
+    def spy(self, *args, **kwargs):
+        counted.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(solver._Search, "evaluate", spy)
+    res = solve_bnb(problem, tighten="never", inputs="never")
+    assert res.status is Status.OPTIMAL and close(res.value, solve_milp(problem).value)
+    assert_witness(res, problem)
+    assert res.stats.nodes >= 2 * n   # every root is counted ...
+    assert len(counted) < n           # ... but most are never evaluated
