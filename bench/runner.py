@@ -100,14 +100,16 @@ class SolverSpec:
 
 
 #: The engine's variants (option sets of ``bnblip.solver.BnbOptions``): branching rule,
-#: bound propagation, LP backend, no node LPs, Numba instead of the C kernels.  The
-#: default engine runs everywhere.
+#: bound propagation, LP backend, no node LPs, Numba instead of the C kernels, no input
+#: splits, root tightening before the search.  The default engine runs everywhere.
 ENGINE_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("bnb-relaxation", {"score": "relaxation"}),
     ("bnb-interval", {"forward": "interval"}),
     ("bnb-linprog", {"lp_backend": "linprog"}),
     ("bnb-nolp", {"lp": "never"}),
     ("bnb-numba", {"kernels": "numba"}),
+    ("bnb-noinputs", {"inputs": "never"}),
+    ("bnb-roottighten", {"tighten": "root"}),
 )
 #: Families the variants run on by default (the time budget does not allow more).
 VARIANT_FAMILIES = ("shared",)
