@@ -428,14 +428,29 @@ class _Search:
         self.region_cache: dict[bytes, np.ndarray | None] = {}
         self.start = time.perf_counter()
         self.last_progress = self.start
-        self.lp = None
+        self.lp = None  # built by build_lp once the root's known phases are known
+        self.lp_enabled = opts.lp != "never" and self.network.num_hidden_layers > 0
         self.lp_requests = 0
         self.lp_useful_rate = 1.0
-        if opts.lp != "never" and self.network.num_hidden_layers > 0:
-            t0 = time.perf_counter()
-            layout = build_layout(self.network, tol.lp_small_entry)
-            self.lp = BACKENDS[opts.lp_backend](layout, tol.feas_tol)
-            self.count.time_presolve_s += time.perf_counter() - t0
+
+    def build_lp(self) -> None:
+        """(Re)build the LP model with the neurons whose phase the root's bounds decide
+        substituted out (every node's bounds lie within the root's)."""
+        if not self.lp_enabled:
+            return
+        t0 = time.perf_counter()
+        net = self.network
+        phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+        root = self.evaluate(phases, _root_directions(self.problem.norm, net.input_dim)[0],
+                             0, 0, None)
+        if root.state is not NodeState.INFEASIBLE:
+            phases = root.phases
+        layout = build_layout(net, self.tol.lp_small_entry, phases)
+        self.lp = BACKENDS[self.opts.lp_backend](layout, self.tol.feas_tol)
+        self.count.time_presolve_s += time.perf_counter() - t0
+        logger.debug("LP model: %d columns, %d rows (%d of %d neurons ambiguous)",
+                     layout.num_cols, layout.num_rows,
+                     sum(a.size for a in layout.ambiguous), sum(net.hidden_widths))
 
     # ------------------------------------------------------------ bounds
     @property
@@ -597,20 +612,32 @@ class _Search:
         """Node LP over the input ``box`` from basis ``warm``: bound ``None`` if
         infeasible, else an upper bound (``inf`` if unusable)."""
         t0 = time.perf_counter()
+        if self.root_forward is not None:
+            fb = _intersect(fb, self.root_forward)  # nodes made before a deferred tightening
         data = node_data(self.lp.layout, self.network, box[0], box[1], fb.lower,
                          fb.upper, dlo, dhi, backward.lower, backward.upper,
                          directions.lower, directions.upper)
-        sol = self.lp.solve(data, warm)
+        sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
         self.count.lps += 1
         self.count.time_lp_s += time.perf_counter() - t0
         if sol.status is LPStatus.INFEASIBLE:
             return NodeLP(None, None)
+        if sol.status is LPStatus.CUTOFF:
+            return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis)
         if sol.status is not LPStatus.OPTIMAL:
             return NodeLP(math.inf, None)
         self.try_point(sol.x, functional)
         if directions.is_ball:
             return NodeLP(math.inf, sol.basis)
         return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis)
+
+    def _lp_cutoff(self, directions: DirectionSet) -> float | None:
+        """Value at which the LP may stop: its margin-widened bound is then at most
+        the incumbent, so the node is pruned (``None`` without an incumbent)."""
+        lower = self.lower
+        if directions.is_ball or not lower > 0.0 or not math.isfinite(lower):
+            return None
+        return lower - self._lp_margin(lower)
 
     def _lp_margin(self, value):
         """Safety added to an LP optimum before it counts as a bound: relative
@@ -846,8 +873,9 @@ class _Search:
                 break
             data = node_data(self.lp.layout, net, box.lower, box.upper, lower, upper, dlo,
                              dhi, parts.backward.lower, parts.backward.upper, None, None)
-            lo, hi = self.lp.extremes(data, self.lp.layout.col_z[k][amb],
-                                      self.tighten_deadline)
+            layout = self.lp.layout
+            cols = layout.col_z[k][np.searchsorted(layout.live[k], amb)]
+            lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
             self.count.lps += 2 * amb.size
             if np.any(np.isnan(lo)):
                 break
@@ -858,6 +886,7 @@ class _Search:
             dhi[k] = (upper[k] > 0).astype(np.float64)
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
         self.root_forward = fb
+        self.build_lp()  # neurons the tightened bounds decide leave the LP
         pseudo = Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
         backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
         if backward_lps <= TIGHTEN_BACKWARD_MAX_LPS and not self.closable(
@@ -904,9 +933,10 @@ class _Search:
         net, box, layout = self.network, self.problem.box, self.lp.layout
         bw = backward_interval(net, self.problem.functionals[functional], dlo, dhi, self.tol)
         ylo, yhi = list(bw.lower), list(bw.upper)
-        targets = [(k + 1, layout.col_y[k]) for k in range(net.num_hidden_layers - 2, -1, -1)]
-        targets.append((0, layout.col_g))
-        for index, cols in targets:
+        targets = [(k + 1, layout.col_y[k], layout.live[k])
+                   for k in range(net.num_hidden_layers - 2, -1, -1)]
+        targets.append((0, layout.col_g, np.arange(net.input_dim)))
+        for index, cols, which in targets:
             if self._tighten_over():
                 break
             data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
@@ -915,8 +945,9 @@ class _Search:
             self.count.lps += 2 * len(cols)
             if np.any(np.isnan(lo)):
                 break
-            ylo[index] = np.maximum(ylo[index], lo - self._lp_margin(lo))
-            yhi[index] = np.minimum(yhi[index], hi + self._lp_margin(hi))
+            ylo[index], yhi[index] = ylo[index].copy(), yhi[index].copy()
+            ylo[index][which] = np.maximum(ylo[index][which], lo - self._lp_margin(lo))
+            yhi[index][which] = np.minimum(yhi[index][which], hi + self._lp_margin(hi))
         return BackwardBounds(tuple(ylo), tuple(yhi))
 
     def deadline(self) -> float | None:
@@ -959,10 +990,15 @@ class _Search:
 
     def roots(self) -> None:
         net = self.network
-        pseudo = self.tighten_root() if self.opts.tighten == "root" else None
+        pseudo = None
+        if self.opts.tighten == "root":
+            self.build_lp()
+            pseudo = self.tighten_root()
         if self.tighten_pending:
             self.tighten_plan = self.tighten_lp_count()
             self.tighten_pending = self.tighten_plan > 0
+        if self.lp is None:
+            self.build_lp()
         self.search_start = time.perf_counter()
         coarse = self.coarse_nodes(pseudo)
         self.unexplored = max((node.bound for node in coarse

@@ -698,3 +698,64 @@ def test_issue3_l1_roots_prefiltered_by_gradient_bounds(monkeypatch):
     assert_witness(res, problem)
     assert res.stats.nodes >= 2 * n   # every root is counted ...
     assert len(counted) < n           # ... but most are never evaluated
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
+    """Neurons the root's bounds decide are substituted out of the LP: the reduced
+    LP still bounds every sampled gradient, is never tighter than the full model
+    with those phases fixed, and is smaller."""
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+    from bnblip.lp.relaxation import build_layout, node_data
+
+    rng = np.random.default_rng(8200 + seed)
+    n = 2 + seed % 3
+    net = random_network(rng, [n, 8, 7, 6, 2], bias_scale=0.8)
+    box = Box.ball(rng.uniform(-1, 1, n), 0.15 + 0.1 * (seed % 3))
+    c = np.array([1.0, -1.0])
+    fb = forward_interval(net, box.lower, box.upper)
+    dlo, dhi = derivative_bounds(fb)
+    phases = tuple(np.where(lo == hi, np.where(hi > 0, 1, -1), 0).astype(np.int8)
+                   for lo, hi in zip(dlo, dhi))
+    assert any(np.any(p != 0) for p in phases) and any(np.any(p == 0) for p in phases)
+    bw = backward_interval(net, c, dlo, dhi)
+    grads = net.gradient(box.sample(4000, rng), c)
+    dirs = DirectionSet(-np.ones(n), np.ones(n))
+    values = []
+    for layout in (build_layout(net), build_layout(net, phases=phases)):
+        data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
+                         bw.lower, bw.upper, dirs.lower, dirs.upper)
+        sol = HighspyBackend(layout).solve(data)
+        assert sol.status is LPStatus.OPTIMAL
+        assert sol.value >= np.abs(grads).sum(-1).max() - 1e-9
+        values.append(sol.value)
+    full, reduced = values
+    assert reduced >= full - 1e-9 * max(1.0, full)
+    # the dropped rows (inactive neurons' z and y) do not bind on these seeds
+    assert reduced == pytest.approx(full, rel=1e-7, abs=1e-10)
+    sizes = [build_layout(net).num_cols, build_layout(net, phases=phases).num_cols]
+    assert sizes[1] < sizes[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_lp_cutoff_is_a_sound_dual_bound(seed):
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    rng = np.random.default_rng(8300 + seed)
+    net = random_network(rng, [3, 8, 6, 2], bias_scale=0.3)
+    box = Box.ball(rng.uniform(-1, 1, 3), 0.6)
+    c = np.array([1.0, -1.0])
+    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
+    optimum = HighspyBackend(layout).solve(data).value
+    seen = set()
+    for factor in (0.5, 0.9, 1.01, 1.5, 3.0, 10.0):
+        sol = HighspyBackend(layout).solve(data, cutoff=factor * optimum)
+        seen.add(sol.status)
+        if factor < 1.0:
+            # the optimum exceeds the cutoff: it cannot be proven, the LP runs to the end
+            assert sol.status is LPStatus.OPTIMAL
+            assert sol.value == pytest.approx(optimum, rel=1e-9)
+        else:
+            assert sol.status in (LPStatus.OPTIMAL, LPStatus.CUTOFF)
+            assert sol.value >= optimum * (1 - 1e-9)
+    assert LPStatus.CUTOFF in seen

@@ -26,6 +26,8 @@ class LPStatus(enum.Enum):
 
     OPTIMAL = "optimal"
     INFEASIBLE = "infeasible"
+    CUTOFF = "cutoff"
+    """The optimum is proven to be at most the requested cutoff (dual bound)."""
     FAILED = "failed"
 
 
@@ -37,7 +39,8 @@ class LPSolution:
     ----------
     status : LPStatus
     value : float
-        Maximum of the relaxation objective (``nan`` unless optimal).
+        Maximum of the relaxation objective (``nan`` unless optimal; the cutoff
+        for status ``CUTOFF``).
     x : ndarray or None
         The input part of the optimal solution.
     basis : object or None
@@ -56,9 +59,12 @@ class LPBackend(Protocol):
 
     layout: RelaxationLayout
 
-    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
+    def solve(self, data: NodeData, basis: object | None = None,
+              cutoff: float | None = None) -> LPSolution:
         """Maximise the objective terms ``sum t``, starting from ``basis`` (an
-        :attr:`LPSolution.basis` of an earlier solve) when given."""
+        :attr:`LPSolution.basis` of an earlier solve) when given.  With ``cutoff``,
+        a backend may stop as soon as a dual bound proves the maximum is at most
+        ``cutoff`` (status ``CUTOFF``)."""
         ...
 
     def extremes(self, data: NodeData, cols: np.ndarray,
@@ -166,16 +172,24 @@ class HighspyBackend:
         h.changeColsBounds(lay.num_cols, self._all_cols, data.col_lower, data.col_upper)
         h.changeRowsBounds(lay.num_rows, self._all_rows, data.row_lower, data.row_upper)
 
-    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
+    def solve(self, data: NodeData, basis: object | None = None,
+              cutoff: float | None = None) -> LPSolution:
         self._load(data)
         h = self.highs
         lay = self.layout
-        if basis is not None and basis is not self._basis:
+        if basis is not None and basis is not self._basis and \
+                len(basis.col_status) == lay.num_cols:  # else from an earlier model
             h.setBasis(basis)
+        # HiGHS minimises -sum t: its dual simplex stops once the dual objective
+        # (a bound on the optimum) reaches -cutoff
+        h.setOptionValue("objective_bound", -cutoff if cutoff is not None else np.inf)
         h.run()
         status = h.getModelStatus()
         ms = self._highspy.HighsModelStatus
         self._basis = None
+        if status == ms.kObjectiveBound:
+            self._basis = h.getBasis()
+            return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
         if status == ms.kOptimal:
             sol = h.getSolution()
             value = -h.getInfo().objective_function_value
@@ -195,6 +209,7 @@ class HighspyBackend:
         zero = np.zeros(lay.num_cols)
         every = self._all_cols
         h.changeColsCost(lay.num_cols, every, zero)
+        h.setOptionValue("objective_bound", np.inf)
         self._basis = None
         lows = np.full(len(cols), -np.inf)
         highs = np.full(len(cols), np.inf)
@@ -227,7 +242,8 @@ class LinprogBackend:
         self.feas_tol = max(feas_tol, 1e-10)
         self.time_limit = time_limit
 
-    def solve(self, data: NodeData, basis: object | None = None) -> LPSolution:
+    def solve(self, data: NodeData, basis: object | None = None,
+              cutoff: float | None = None) -> LPSolution:
         res = self._run(data, self.layout.cost)
         lay = self.layout
         if res.status == 0:

@@ -16,6 +16,12 @@ Rows (``l, u`` the node's pre-activation bounds, ``yl, yu`` its backward bounds)
   fixed direction coordinate, the chord of ``|g_j|`` over ``[gl_j, gu_j]`` for a free
   one, ``t_j = 0`` for a coordinate outside the direction.
 
+Neurons whose phase is known for every node (``phases`` of :func:`build_layout`, from
+bounds valid over the whole box) are substituted out: an active one has ``a = z`` and
+``u = y``, an inactive one ``a = u = 0`` (only its ``z`` is kept, bounded by the
+node), so the LP holds ``a, d, u`` and the ReLU / McCormick rows of the ambiguous
+neurons only and ``y`` of the live (active or ambiguous) ones.
+
 Entries below ``Tolerances.lp_small_entry`` (which HiGHS would drop silently) are
 folded into the row bounds over the node's column bounds, so the LP stays a
 relaxation.  The structure (sparsity pattern) never changes: a node changes column bounds, row
@@ -50,6 +56,11 @@ class RelaxationLayout:
         Minimisation cost (``-1`` on every ``t``).
     x_cols : ndarray
         Columns of the input variables.
+    ambiguous, live : tuple of ndarray
+        Per hidden layer, the neurons with ``a, d, u`` columns (phase not known in
+        advance) and those with a ``y`` column (not known inactive); ``col_a``,
+        ``col_d``, ``col_u`` follow ``ambiguous``, ``col_y`` follows ``live``,
+        ``col_z`` covers every neuron.
     coef_rows, coef_cols : ndarray
         Positions of the node-dependent coefficients, in the order of
         :attr:`NodeData.coefs`.
@@ -84,6 +95,8 @@ class RelaxationLayout:
     small_cols: np.ndarray
     small_values: np.ndarray
     small_entry: float
+    ambiguous: tuple[np.ndarray, ...] = ()
+    live: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,68 +142,88 @@ class _Builder:
 
 
 def build_layout(network: Network,
-                 small_entry: float = DEFAULT_TOLERANCES.lp_small_entry) -> RelaxationLayout:
+                 small_entry: float = DEFAULT_TOLERANCES.lp_small_entry,
+                 phases: tuple[np.ndarray, ...] | None = None) -> RelaxationLayout:
     """Build the constant structure of the relaxation for ``network``.
 
+    ``phases`` (per hidden layer, +1 active, -1 inactive, 0 unknown; default all
+    unknown) must hold on the whole input box: known neurons are substituted out.
     Weights below ``small_entry`` in magnitude are kept aside (see
     :class:`RelaxationLayout`)."""
+    widths = network.hidden_widths
+    if phases is None:
+        phases = tuple(np.zeros(h, dtype=np.int8) for h in widths)
+    amb = tuple(np.flatnonzero(p == 0) for p in phases)
+    act = tuple(np.flatnonzero(p > 0) for p in phases)
+    live = tuple(np.flatnonzero(p >= 0) for p in phases)
     bld = _Builder()
     n = network.input_dim
-    widths = network.hidden_widths
     x = bld.new_cols(n)
     cz, ca, cd, cu = [], [], [], []
-    for h in widths:
-        cz.append(bld.new_cols(h))
-        ca.append(bld.new_cols(h))
-        cd.append(bld.new_cols(h))
-        cu.append(bld.new_cols(h))
-    cy = [bld.new_cols(h) for h in widths]
+    for k in range(len(widths)):
+        cz.append(bld.new_cols(live[k].size))
+        ca.append(bld.new_cols(amb[k].size))
+        cd.append(bld.new_cols(amb[k].size))
+        cu.append(bld.new_cols(amb[k].size))
+    cy = [bld.new_cols(lv.size) for lv in live]
     cg = bld.new_cols(n)
     ct = bld.new_cols(n)
+    # columns holding each layer's output a and backward product u, per neuron kind
+    y_act = [cy[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
+    y_amb = [cy[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
+    z_act = [cz[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
+    z_amb = [cz[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
     coef_rows, coef_cols = [], []
     row_b, row_mc = [], []
-    prev = x
-    for k, h in enumerate(widths):
-        r = bld.new_rows(h, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node: b)
+    for k in range(len(widths)):
+        r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
         bld.add(r, cz[k], 1.0)
-        bld.add_dense(r, prev, -network.weights[k])
-        ra = bld.new_rows(h, 0.0, INF)  # a - z >= 0
+        w = network.weights[k][live[k]]
+        if k == 0:
+            bld.add_dense(r, x, -w)
+        else:
+            bld.add_dense(r, z_act[k - 1], -w[:, act[k - 1]])
+            bld.add_dense(r, ca[k - 1], -w[:, amb[k - 1]])
+        m = amb[k].size
+        ra = bld.new_rows(m, 0.0, INF)  # a - z >= 0
         bld.add(ra, ca[k], 1.0)
-        bld.add(ra, cz[k], -1.0)
-        rb = bld.new_rows(h, -INF, 0.0)  # a - z - l d <= -l
+        bld.add(ra, z_amb[k], -1.0)
+        rb = bld.new_rows(m, -INF, 0.0)  # a - z - l d <= -l
         bld.add(rb, ca[k], 1.0)
-        bld.add(rb, cz[k], -1.0)
-        rc = bld.new_rows(h, -INF, 0.0)  # a - u d <= 0
+        bld.add(rb, z_amb[k], -1.0)
+        rc = bld.new_rows(m, -INF, 0.0)  # a - u d <= 0
         bld.add(rc, ca[k], 1.0)
         row_b.append(np.concatenate([r, rb]))
         for rows in (rb, rc):
             bld.add(rows, cd[k], 1.0)
             coef_rows.append(rows)
             coef_cols.append(cd[k])
-        prev = ca[k]
-    for k, h in enumerate(widths):
+    for k in range(len(widths)):
         if k + 1 < len(widths):
-            r = bld.new_rows(h, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
+            w = network.weights[k + 1]
+            r = bld.new_rows(live[k].size, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
             bld.add(r, cy[k], 1.0)
-            bld.add_dense(r, cu[k + 1], -network.weights[k + 1].T)
-        m5 = bld.new_rows(h, 0.0, INF)     # u - yl d >= 0
-        m6 = bld.new_rows(h, -INF, 0.0)    # u - yu d <= 0
-        m7 = bld.new_rows(h, 0.0, INF)     # u - y - yu d >= -yu
-        m8 = bld.new_rows(h, -INF, 0.0)    # u - y - yl d <= -yl
+            bld.add_dense(r, y_act[k + 1], -w[act[k + 1]][:, live[k]].T)
+            bld.add_dense(r, cu[k + 1], -w[amb[k + 1]][:, live[k]].T)
+        m = amb[k].size
+        m5 = bld.new_rows(m, 0.0, INF)     # u - yl d >= 0
+        m6 = bld.new_rows(m, -INF, 0.0)    # u - yu d <= 0
+        m7 = bld.new_rows(m, 0.0, INF)     # u - y - yu d >= -yu
+        m8 = bld.new_rows(m, -INF, 0.0)    # u - y - yl d <= -yl
         for rows in (m5, m6, m7, m8):
             bld.add(rows, cu[k], 1.0)
             bld.add(rows, cd[k], 1.0)
             coef_rows.append(rows)
             coef_cols.append(cd[k])
         for rows in (m7, m8):
-            bld.add(rows, cy[k], -1.0)
+            bld.add(rows, y_amb[k], -1.0)
         row_mc.append(np.concatenate([m7, m8]))
     rg = bld.new_rows(n, 0.0, 0.0)  # g - W_1^T u_1 = 0
     bld.add(rg, cg, 1.0)
     if widths:
-        bld.add_dense(rg, cu[0], -network.weights[0].T)
-    else:
-        bld.add_dense(rg, x[:0], np.zeros((n, 0)))
+        w = network.weights[0]
+        bld.add_dense(rg, y_act[0], -w[act[0]].T)
+        bld.add_dense(rg, cu[0], -w[amb[0]].T)
     rt = bld.new_rows(n, -INF, 0.0)  # t - s g <= o
     bld.add(rt, ct, 1.0)
     bld.add(rt, cg, 1.0)
@@ -211,7 +244,7 @@ def build_layout(network: Network,
         np.concatenate(coef_rows), np.concatenate(coef_cols), tuple(widths), n,
         tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy), cg, ct, tuple(row_b),
         tuple(row_mc), rt, np.array(bld.row_lower), np.array(bld.row_upper), small_rows,
-        small_cols, small_vals, float(small_entry))
+        small_cols, small_vals, float(small_entry), amb, live)
 
 
 def _objective_rows(gl, gu, dir_lower, dir_upper):
@@ -259,23 +292,26 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     row_hi = layout.row_upper_base.copy()
     col_lo[layout.x_cols], col_hi[layout.x_cols] = box_lower, box_upper
     fwd_coefs, bwd_coefs = [], []
-    for k, h in enumerate(layout.widths):
-        zl, zu = forward_lower[k], forward_upper[k]
-        col_lo[layout.col_z[k]], col_hi[layout.col_z[k]] = zl, zu
+    for k in range(len(layout.widths)):
+        amb, live = layout.ambiguous[k], layout.live[k]
+        col_lo[layout.col_z[k]] = forward_lower[k][live]
+        col_hi[layout.col_z[k]] = forward_upper[k][live]
+        zl, zu = forward_lower[k][amb], forward_upper[k][amb]
         col_lo[layout.col_a[k]] = np.maximum(zl, 0.0)
         col_hi[layout.col_a[k]] = np.maximum(zu, 0.0)
-        dl, du = phase_lower[k], phase_upper[k]
+        dl, du = phase_lower[k][amb], phase_upper[k][amb]
         col_lo[layout.col_d[k]], col_hi[layout.col_d[k]] = dl, du
-        r_eq, r_b = layout.row_fwd_b[k][:h], layout.row_fwd_b[k][h:]
-        row_lo[r_eq] = network.biases[k]
-        row_hi[r_eq] = network.biases[k]
+        r_eq, r_b = layout.row_fwd_b[k][:live.size], layout.row_fwd_b[k][live.size:]
+        row_lo[r_eq] = network.biases[k][live]
+        row_hi[r_eq] = network.biases[k][live]
         row_hi[r_b] = -zl
-        yl, yu = backward_lower[k + 1], backward_upper[k + 1]
-        col_lo[layout.col_y[k]], col_hi[layout.col_y[k]] = yl, yu
+        col_lo[layout.col_y[k]] = backward_lower[k + 1][live]
+        col_hi[layout.col_y[k]] = backward_upper[k + 1][live]
+        yl, yu = backward_lower[k + 1][amb], backward_upper[k + 1][amb]
         cand = (dl * yl, dl * yu, du * yl, du * yu)
         col_lo[layout.col_u[k]] = np.minimum.reduce(cand)
         col_hi[layout.col_u[k]] = np.maximum.reduce(cand)
-        m7, m8 = layout.row_mc[k][:h], layout.row_mc[k][h:]
+        m7, m8 = layout.row_mc[k][:amb.size], layout.row_mc[k][amb.size:]
         row_lo[m7] = -yu
         row_hi[m8] = -yl
         fwd_coefs.append(np.concatenate([-zl, -zu]))
