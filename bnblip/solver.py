@@ -60,7 +60,7 @@ from bnblip.incumbent import (
     preactivation_scales,
 )
 from bnblip.lp.backend import BACKENDS, LPStatus
-from bnblip.lp.relaxation import build_layout, node_data
+from bnblip.lp.relaxation import build_layout, forward_rows_only, node_data
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Norm, Problem
@@ -875,6 +875,7 @@ class _Search:
                              dhi, parts.backward.lower, parts.backward.upper, None, None)
             layout = self.lp.layout
             cols = layout.col_z[k][np.searchsorted(layout.live[k], amb)]
+            data = forward_rows_only(layout, data, k)
             lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
             self.count.lps += 2 * amb.size
             if np.any(np.isnan(lo)):

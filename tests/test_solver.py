@@ -503,6 +503,37 @@ def test_issue3_lp_extremes_contain_preactivations():
     assert np.all(lo_w >= fb.lower[1] - 1e-9) and np.all(hi_w <= fb.upper[1] + 1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_forward_rows_only_extremes_are_sound_and_between(seed):
+    # freeing the rows after layer k leaves a relaxation: its extremes hold every
+    # sampled pre-activation and are no tighter than the full LP's
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend
+    from bnblip.lp.relaxation import forward_rows_only
+
+    rng = np.random.default_rng(8100 + seed)
+    net = random_network(rng, [3, 6, 6, 5, 1], bias_scale=0.3)
+    box = Box.ball(rng.uniform(-1, 1, 3), 0.8)
+    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(3), np.ones(3)))
+    zs = net.preactivations(box.sample(4000, rng))
+    for k in (1, 2):
+        cols = layout.col_z[k]
+        part = forward_rows_only(layout, data, k)
+        assert np.all(np.isinf(part.row_lower[layout.row_forward_end[k]:]))
+        assert np.array_equal(part.row_upper[:layout.row_forward_end[k]],
+                              data.row_upper[:layout.row_forward_end[k]])
+        lo, hi = HighspyBackend(layout).extremes(part, cols)
+        lo_c, hi_c = LinprogBackend(layout).extremes(part, cols)
+        np.testing.assert_allclose(lo, lo_c, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(hi, hi_c, rtol=1e-7, atol=1e-9)
+        full_lo, full_hi = HighspyBackend(layout).extremes(data, cols)
+        assert np.all(zs[k].min(0) >= lo - 1e-9) and np.all(zs[k].max(0) <= hi + 1e-9)
+        assert np.all(lo <= full_lo + 1e-9) and np.all(hi >= full_hi - 1e-9)
+        assert np.all(lo >= data.col_lower[cols] - 1e-9)
+        # the rows that stay still bind: tighter than the interval bounds somewhere
+        assert np.any(hi < data.col_upper[cols] - 1e-6) or \
+            np.any(lo > data.col_lower[cols] + 1e-6)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_issue3_lp_options_same_value(seed):
     problem = small_problem(9000 + seed, [3, 6, 5, 1], ("linf", "l1", "l2")[seed % 3],

@@ -61,6 +61,10 @@ class RelaxationLayout:
         advance) and those with a ``y`` column (not known inactive); ``col_a``,
         ``col_d``, ``col_u`` follow ``ambiguous``, ``col_y`` follows ``live``,
         ``col_z`` covers every neuron.
+    row_forward_end : tuple of int
+        Per hidden layer, one past the last forward row of that layer: rows
+        ``[0, row_forward_end[k])`` tie ``x`` to the layer's ``z`` (forward rows
+        come first, layer by layer).
     coef_rows, coef_cols : ndarray
         Positions of the node-dependent coefficients, in the order of
         :attr:`NodeData.coefs`.
@@ -97,6 +101,7 @@ class RelaxationLayout:
     small_entry: float
     ambiguous: tuple[np.ndarray, ...] = ()
     live: tuple[np.ndarray, ...] = ()
+    row_forward_end: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,7 +179,7 @@ def build_layout(network: Network,
     z_act = [cz[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
     z_amb = [cz[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
     coef_rows, coef_cols = [], []
-    row_b, row_mc = [], []
+    row_b, row_mc, forward_end = [], [], []
     for k in range(len(widths)):
         r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
         bld.add(r, cz[k], 1.0)
@@ -194,6 +199,7 @@ def build_layout(network: Network,
         rc = bld.new_rows(m, -INF, 0.0)  # a - u d <= 0
         bld.add(rc, ca[k], 1.0)
         row_b.append(np.concatenate([r, rb]))
+        forward_end.append(bld.num_rows)
         for rows in (rb, rc):
             bld.add(rows, cd[k], 1.0)
             coef_rows.append(rows)
@@ -244,7 +250,7 @@ def build_layout(network: Network,
         np.concatenate(coef_rows), np.concatenate(coef_cols), tuple(widths), n,
         tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy), cg, ct, tuple(row_b),
         tuple(row_mc), rt, np.array(bld.row_lower), np.array(bld.row_upper), small_rows,
-        small_cols, small_vals, float(small_entry), amb, live)
+        small_cols, small_vals, float(small_entry), amb, live, tuple(forward_end))
 
 
 def _objective_rows(gl, gu, dir_lower, dir_upper):
@@ -323,6 +329,19 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     row_hi[layout.row_t] = offset
     coefs = np.concatenate(fwd_coefs + bwd_coefs + [-slope])
     return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
+
+
+def forward_rows_only(layout: RelaxationLayout, data: NodeData, layer: int) -> NodeData:
+    """``data`` with every row after hidden layer ``layer``'s forward rows made free.
+
+    What remains constrains ``x`` and the forward variables up to ``z`` of
+    ``layer``: a relaxation of the node LP for bounding that layer's
+    pre-activations, much cheaper to solve than the full one (the backward rows
+    hardly move forward extremes)."""
+    end = layout.row_forward_end[layer]
+    row_lower, row_upper = data.row_lower.copy(), data.row_upper.copy()
+    row_lower[end:], row_upper[end:] = -INF, INF
+    return NodeData(data.col_lower, data.col_upper, row_lower, row_upper, data.coefs)
 
 
 def _folded(layout: RelaxationLayout, data: NodeData) -> NodeData:
