@@ -132,10 +132,11 @@ class BnbOptions:
     kernels : {'auto', 'c', 'numba'}
         Bound kernels: the compiled C extension ('auto' uses it when built) or Numba.
     inputs : {'auto', 'always', 'never'}
-        Input splits (bisecting the node's box) as branching candidates: 'auto'
-        when the input dimension is at most :data:`INPUT_SPLIT_MAX_DIM`.  Input and
-        neuron/sign candidates are compared by strong branching on the children's
-        propagated bounds.
+        Input splits (bisecting the node's box) as branching candidates: 'always'
+        at every branching; 'auto' when the input dimension is at most
+        :data:`INPUT_SPLIT_MAX_DIM` and, once they rarely win, only at every few
+        branchings (:data:`INPUT_MIN_WIN_RATE`).  Input and neuron/sign candidates
+        are compared by strong branching on the children's propagated bounds.
     input_candidates : int
         Input coordinates compared per branching (the widest by
         :func:`bnblip.branching.input_candidates`).
@@ -295,6 +296,11 @@ LP_MIN_USEFUL_RATE = 0.1
 """Below this smoothed share of useful LPs, 'auto' only probes."""
 LP_PROBE_EVERY = 8
 LP_RATE_SMOOTHING = 0.05
+INPUT_MIN_WIN_RATE = 0.1
+"""Below this smoothed share of branchings an input split wins, ``inputs='auto'``
+compares input splits only every :data:`LP_PROBE_EVERY`-th branching (measured: they
+win about half the time on 2-input nets, 3-5 % on the 8- to 16-input ones and never
+on the 10-input cube, where trying them cost a quarter of the time)."""
 
 
 INPUT_SPLIT_MAX_DIM = 16
@@ -314,6 +320,25 @@ TIGHTEN_BACKWARD_MAX_LPS = 128
 """Backward tightening is skipped when it needs more LPs than this per functional
 (measured: it paid on the 8- and 10-input nets, its ~270 LPs on the 64-input digits
 nets cost more than they saved)."""
+
+
+class _Probe:
+    """A smoothed share of useful tries of something optional (an LP, an input
+    split): wanted while the share stays at ``minimum`` or above, else every
+    ``every``-th request, so that the share keeps being measured."""
+
+    def __init__(self, minimum: float, every: int = LP_PROBE_EVERY,
+                 smoothing: float = LP_RATE_SMOOTHING):
+        self.minimum, self.every, self.smoothing = minimum, every, smoothing
+        self.rate = 1.0
+        self.requests = 0
+
+    def wanted(self) -> bool:
+        self.requests += 1
+        return self.rate >= self.minimum or self.requests % self.every == 0
+
+    def record(self, useful: bool) -> None:
+        self.rate += self.smoothing * (float(useful) - self.rate)
 
 
 class _LimitReached(Exception):
@@ -430,8 +455,8 @@ class _Search:
         self.last_progress = self.start
         self.lp = None  # built by build_lp once the root's known phases are known
         self.lp_enabled = opts.lp != "never" and self.network.num_hidden_layers > 0
-        self.lp_requests = 0
-        self.lp_useful_rate = 1.0
+        self.lp_probe = _Probe(LP_MIN_USEFUL_RATE)
+        self.input_probe = _Probe(INPUT_MIN_WIN_RATE)
 
     def build_lp(self) -> None:
         """(Re)build the LP model with the neurons whose phase the root's bounds decide
@@ -598,14 +623,10 @@ class _Search:
         """The LP policy: 'auto' runs the LP while the measured share of useful LPs
         stays above :data:`LP_MIN_USEFUL_RATE`, else probes every
         :data:`LP_PROBE_EVERY`-th node to keep measuring."""
-        if self.opts.lp == "always":
-            return True
-        self.lp_requests += 1
-        return (self.lp_useful_rate >= LP_MIN_USEFUL_RATE
-                or self.lp_requests % LP_PROBE_EVERY == 0)
+        return self.opts.lp == "always" or self.lp_probe.wanted()
 
     def record_lp(self, useful: bool) -> None:
-        self.lp_useful_rate += LP_RATE_SMOOTHING * (float(useful) - self.lp_useful_rate)
+        self.lp_probe.record(useful)
 
     def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int,
                  warm: object | None, box: tuple[np.ndarray, np.ndarray]) -> NodeLP:
@@ -710,7 +731,9 @@ class _Search:
     def _choose(self, node: Node) -> tuple[Node, Node]:
         """Pick the split (strong branching over the best-scored candidates)."""
         cands = select(node.info, self.rule, self.opts.strong)
-        if self.split_inputs:
+        with_inputs = self.split_inputs and (self.opts.inputs == "always"
+                                             or self.input_probe.wanted())
+        if with_inputs:
             lower, upper = node.lower, node.upper
             cands += input_candidates(lower, upper, self.network.weights[0],
                                       self.opts.input_candidates)
@@ -720,15 +743,18 @@ class _Search:
             return self.children(node, cands[0])
         reference = node.propagated
         floor = max(1e-9 * abs(reference), 1e-12)
-        best, best_score = None, -math.inf
+        best, best_kind, best_score = None, None, -math.inf
         for cand in cands:
             pair = self.children(node, cand)
             if all(self._done(ch) for ch in pair):
-                return pair
+                best, best_kind = pair, cand.kind
+                break
             left, right = (self._child_value(ch, reference) for ch in pair)
             score = product_score(reference, left, right, floor)
             if score > best_score:
-                best, best_score = pair, score
+                best, best_kind, best_score = pair, cand.kind, score
+        if with_inputs:
+            self.input_probe.record(best_kind is Kind.INPUT)
         return best
 
     def _done(self, child: Node) -> bool:

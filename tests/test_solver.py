@@ -642,6 +642,48 @@ def test_issue3_input_splits_are_used_and_switchable(monkeypatch):
     assert Kind.INPUT not in kinds
 
 
+def test_issue3_probe_keeps_measuring_below_its_minimum():
+    from bnblip.solver import _Probe
+
+    probe = _Probe(0.1, every=4, smoothing=0.5)
+    assert all(probe.wanted() for _ in range(3))
+    for _ in range(5):
+        probe.record(False)
+    assert probe.rate < 0.1
+    # below the minimum: only every 4th request (requests 4, 8, ... counted from the start)
+    assert [probe.wanted() for _ in range(8)] == [True, False, False, False, True, False,
+                                                 False, False]
+    probe.record(True)
+    assert probe.rate >= 0.1 and probe.wanted()
+
+
+def test_issue3_auto_input_splits_back_off_when_they_lose(monkeypatch):
+    # 8 inputs, where neuron splits mostly win: 'always' compares an input split at
+    # (nearly) every branching, 'auto' soon only at every few; same optimum
+    from bnblip import solver
+    from bnblip.branching import Kind
+
+    def input_share(**opts):
+        calls = {"branchings": 0}
+        choose = solver._Search._choose
+
+        def spy(self, node):
+            calls["branchings"] += 1
+            return choose(self, node)
+
+        monkeypatch.setattr(solver._Search, "_choose", spy)
+        res, kinds = _split_kinds(monkeypatch, problem, **opts)
+        monkeypatch.setattr(solver._Search, "_choose", choose)
+        return res, kinds.count(Kind.INPUT) / calls["branchings"]
+
+    problem = small_problem(4242, [8, 12, 12, 1], "linf", radius=0.4)
+    res_all, share_all = input_share(inputs="always")
+    res_auto, share_auto = input_share(inputs="auto")
+    assert res_auto.status is Status.OPTIMAL
+    assert close(res_all.value, res_auto.value)
+    assert share_all > 0.9 and 0 < share_auto < 0.6, (share_all, share_auto)
+
+
 def test_issue3_input_candidates_ranking():
     from bnblip.branching import Kind, input_candidates
 
