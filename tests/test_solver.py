@@ -182,14 +182,22 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= REL * max(abs(a), abs(b)) + 1e-9
 
 
-def small_problem(seed: int, widths, norm: str, radius: float | None = None):
+def _random_net_box(seed: int, widths, radius: float | None = None,
+                    bias_scale: float = 0.3):
+    """The generator, a random network and its box: ``[-1, 1]^n``, or an l-inf ball of
+    ``radius`` around a random centre."""
     rng = np.random.default_rng(seed)
-    net = random_network(rng, widths, bias_scale=0.3)
+    net = random_network(rng, widths, bias_scale=bias_scale)
     n = widths[0]
     if radius is None:
         box = Box(-np.ones(n), np.ones(n))
     else:
         box = Box.ball(rng.uniform(-1, 1, n), radius)
+    return rng, net, box
+
+
+def small_problem(seed: int, widths, norm: str, radius: float | None = None):
+    rng, net, box = _random_net_box(seed, widths, radius)
     c = rng.normal(size=widths[-1])
     return make_problem(net, box, norm, c=c)
 
@@ -244,7 +252,7 @@ def test_issue3_equals_milp(seed):
 def test_issue3_vector_output_shares_incumbent(seed):
     from bnblip.reference import solve_milp
 
-    rng, net, box = _random_ball(3000 + seed, [3, 6, 5, 3], 0.5)
+    rng, net, box = _random_net_box(3000 + seed, [3, 6, 5, 3], 0.5)
     output_norm = ("linf", "l1")[seed % 2]
     norm = ("linf", "l1", "linf")[seed % 3]
     problem = make_problem(net, box, norm, output_norm=output_norm)
@@ -447,14 +455,6 @@ def test_issue3_linear_network_sign_vectors():
 
 
 # ---------------------------------------------------------------- LP relaxation
-def _random_ball(seed, widths, radius):
-    """A random network and an l-inf ball of ``radius`` in its input space."""
-    rng = np.random.default_rng(seed)
-    net = random_network(rng, widths, bias_scale=0.3)
-    box = Box.ball(rng.uniform(-1, 1, widths[0]), radius)
-    return rng, net, box
-
-
 def _root_lp_data(net, box, c, directions):
     from bnblip.lp.relaxation import build_layout, node_data
 
@@ -471,7 +471,7 @@ def _root_lp_data(net, box, c, directions):
 def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
     from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
 
-    rng, net, box = _random_ball(8000 + seed, [3, 6, 5, 2], 0.5)
+    rng, net, box = _random_net_box(8000 + seed, [3, 6, 5, 2], 0.5)
     c = np.array([1.0, -1.0])
     grads = net.gradient(box.sample(3000, rng), c)
     for dirs, target in ((DirectionSet(-np.ones(3), np.ones(3)), np.abs(grads).sum(-1)),
@@ -514,7 +514,7 @@ def test_issue3_forward_rows_only_extremes_are_sound_and_between(seed):
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
     from bnblip.lp.relaxation import forward_rows_only
 
-    rng, net, box = _random_ball(8100 + seed, [3, 6, 6, 5, 1], 0.8)
+    rng, net, box = _random_net_box(8100 + seed, [3, 6, 6, 5, 1], 0.8)
     layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(3), np.ones(3)))
     zs = net.preactivations(box.sample(4000, rng))
     for k in (1, 2):
@@ -717,7 +717,7 @@ def test_issue3_bool_and_input_options_validated():
 def test_issue3_warm_basis_gives_the_same_lp_value(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = _random_ball(8100 + seed, [3, 6, 5, 2], 0.5)
+    rng, net, box = _random_net_box(8100 + seed, [3, 6, 5, 2], 0.5)
     c = np.array([1.0, -1.0])
     full = DirectionSet(-np.ones(3), np.ones(3))
     fixed = DirectionSet(np.array([1.0, -1.0, 1.0]), np.array([1.0, -1.0, 1.0]))
@@ -781,10 +781,9 @@ def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
     from bnblip.lp.relaxation import build_layout, node_data
 
-    rng = np.random.default_rng(8200 + seed)
     n = 2 + seed % 3
-    net = random_network(rng, [n, 8, 7, 6, 2], bias_scale=0.8)
-    box = Box.ball(rng.uniform(-1, 1, n), 0.15 + 0.1 * (seed % 3))
+    rng, net, box = _random_net_box(8200 + seed, [n, 8, 7, 6, 2], 0.15 + 0.1 * (seed % 3),
+                                    bias_scale=0.8)
     c = np.array([1.0, -1.0])
     fb = forward_interval(net, box.lower, box.upper)
     dlo, dhi = derivative_bounds(fb)
@@ -814,7 +813,7 @@ def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
 def test_issue3_lp_cutoff_is_a_sound_dual_bound(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = _random_ball(8300 + seed, [3, 8, 6, 2], 0.6)
+    rng, net, box = _random_net_box(8300 + seed, [3, 8, 6, 2], 0.6)
     c = np.array([1.0, -1.0])
     layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
     optimum = HighspyBackend(layout).solve(data).value
