@@ -294,11 +294,13 @@ LP_USEFUL_GAP_SHARE = 0.05
 """An LP is useful when it prunes the node or closes this share of its gap."""
 LP_MIN_USEFUL_RATE = 0.1
 """Below this smoothed share of useful LPs, 'auto' only probes."""
-LP_PROBE_EVERY = 8
-LP_RATE_SMOOTHING = 0.05
+PROBE_EVERY = 8
+"""A policy below its minimum rate (LPs, input splits) still tries every this-th time."""
+PROBE_SMOOTHING = 0.05
+"""Weight of the newest outcome in a policy's smoothed rate."""
 INPUT_MIN_WIN_RATE = 0.1
 """Below this smoothed share of branchings an input split wins, ``inputs='auto'``
-compares input splits only every :data:`LP_PROBE_EVERY`-th branching (measured: they
+compares input splits only every :data:`PROBE_EVERY`-th branching (measured: they
 win about half the time on 2-input nets, 3-5 % on the 8- to 16-input ones and never
 on the 10-input cube, where trying them cost a quarter of the time)."""
 
@@ -327,8 +329,8 @@ class _Probe:
     split): wanted while the share stays at ``minimum`` or above, else every
     ``every``-th request, so that the share keeps being measured."""
 
-    def __init__(self, minimum: float, every: int = LP_PROBE_EVERY,
-                 smoothing: float = LP_RATE_SMOOTHING):
+    def __init__(self, minimum: float, every: int = PROBE_EVERY,
+                 smoothing: float = PROBE_SMOOTHING):
         self.minimum, self.every, self.smoothing = minimum, every, smoothing
         self.rate = 1.0
         self.requests = 0
@@ -622,7 +624,7 @@ class _Search:
     def want_lp(self) -> bool:
         """The LP policy: 'auto' runs the LP while the measured share of useful LPs
         stays above :data:`LP_MIN_USEFUL_RATE`, else probes every
-        :data:`LP_PROBE_EVERY`-th node to keep measuring."""
+        :data:`PROBE_EVERY`-th node to keep measuring."""
         return self.opts.lp == "always" or self.lp_probe.wanted()
 
     def record_lp(self, useful: bool) -> None:
