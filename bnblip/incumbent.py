@@ -9,7 +9,7 @@ import numpy as np
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Norm
-from bnblip.regions import interior_point, pattern_halfspaces
+from bnblip.regions import affine_preactivations, interior_point, pattern_halfspaces, ray_interval
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,17 +87,60 @@ def check_witness(network: Network, box: Box, norm: Norm, c, x,
 
 
 def witness_for_pattern(network: Network, box: Box, norm: Norm, c, pattern: Pattern,
-                        tol: Tolerances = DEFAULT_TOLERANCES) -> Witness | None:
+                        tol: Tolerances = DEFAULT_TOLERANCES,
+                        quick: bool = False, keep: Pattern | None = None) -> Witness | None:
     """Witness at the interior point of ``pattern``'s region, if it is full-dimensional
-    and the re-check reproduces ``pattern``."""
-    centre = interior_point(pattern_halfspaces(network, pattern), box, tol)
+    and the re-check reproduces ``pattern``.
+
+    ``quick`` uses the smaller LP over the inset box (``tol.region_inset``): a
+    ``None`` then does not prove the region thin.  ``keep`` limits the region's rows
+    to those neurons (see :func:`~bnblip.regions.pattern_halfspaces`).
+    """
+    inset = tol.region_inset if quick else None
+    centre = interior_point(pattern_halfspaces(network, pattern, keep=keep), box, tol,
+                            inset=inset)
     if centre is None:
         return None
-    wit = check_witness(network, box, norm, c, centre.point, tol)
+    return _witness_with_pattern(network, box, norm, c, centre.point, pattern, tol)
+
+
+def _witness_with_pattern(network: Network, box: Box, norm: Norm, c, x, pattern: Pattern,
+                          tol: Tolerances) -> Witness | None:
+    """:func:`check_witness` at ``x``, kept only if its pattern is ``pattern``."""
+    wit = check_witness(network, box, norm, c, x, tol)
     if wit is None:
         return None
     same = all(np.array_equal(p, np.asarray(q, dtype=bool)) for p, q in zip(wit.pattern, pattern))
     return wit if same else None
+
+
+def witness_across(network: Network, box: Box, norm: Norm, witness: Witness,
+                   layer: int, neuron: int, tol: Tolerances = DEFAULT_TOLERANCES,
+                   keep: Pattern | None = None) -> Witness | None:
+    """Witness of the region next to ``witness``'s across neuron ``(layer, neuron)``,
+    found without an LP.
+
+    Walks from ``witness.point`` along the neuron's normal (in the current region),
+    then towards the box corner that maximises the neuron's move, and takes the
+    middle of the stretch of the ray inside the neighbour's region and the box;
+    ``None`` when both rays miss the neighbour or the re-check fails.  ``keep`` as
+    in :func:`witness_for_pattern`.
+    """
+    target = tuple(np.array(p, dtype=bool) for p in witness.pattern)
+    target[layer][neuron] = not target[layer][neuron]
+    z_mat, _ = affine_preactivations(network, target, layer + 1)[layer]
+    normal = z_mat[neuron] if target[layer][neuron] else -z_mat[neuron]
+    corner = np.where(normal > 0, box.upper, box.lower)
+    halfspaces = pattern_halfspaces(network, target, keep=keep)
+    for direction in (normal, corner - witness.point):
+        stretch = ray_interval(halfspaces, box, witness.point, direction)
+        if stretch is None:
+            continue
+        point = witness.point + 0.5 * (stretch[0] + stretch[1]) * direction
+        wit = _witness_with_pattern(network, box, norm, witness.functional, point, target, tol)
+        if wit is not None:
+            return wit
+    return None
 
 
 def best_witness(network: Network, box: Box, norm: Norm, c, points,
@@ -131,29 +174,53 @@ def _flipped_patterns(pattern: Pattern) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _locate(pattern: Pattern, flat_index: int) -> tuple[int, int]:
+    """``(layer, neuron)`` of a neuron's index in the concatenated ``pattern``."""
+    for layer, p in enumerate(pattern):
+        if flat_index < len(p):
+            return layer, int(flat_index)
+        flat_index -= len(p)
+    raise IndexError("flat_index beyond the pattern")
+
+
 def local_ascent(network: Network, box: Box, norm: Norm, witness: Witness,
                  tol: Tolerances = DEFAULT_TOLERANCES, max_steps: int = 50,
-                 tries: int = 4) -> Witness:
+                 tries: int = 4, flippable: Pattern | None = None) -> Witness:
     """Climb the gradient norm across neighbouring activation regions.
 
     From ``witness``'s pattern, flip one neuron at a time; a flip is taken when the
-    neighbour's exact gradient norm is larger and its region is full-dimensional
-    with a re-checked witness (:func:`witness_for_pattern`).  At most ``tries``
-    improving flips are checked per step.  Returns the best witness reached.
+    neighbour's exact gradient norm is larger and a re-checked witness of its region
+    is found, first by a step across the neuron's hyperplane
+    (:func:`witness_across`), else by the quick interior-point LP
+    (:func:`witness_for_pattern`).  At most ``tries`` improving flips are checked per
+    step.  ``flippable`` (one boolean mask per hidden layer) restricts the flips to
+    the neurons that can change sign in ``box`` (e.g. those its bounds leave
+    ambiguous: the other neurons' rows are then left out of the regions, which is
+    sound only when their signs are constant on ``box``); by default every neuron may
+    flip.  Returns the best witness reached.
     """
     current = witness
     if not any(len(p) for p in witness.pattern):
         return current
+    allowed = None if flippable is None else np.concatenate(
+        [np.asarray(p, dtype=bool) for p in flippable])
     for _ in range(max_steps):
         flips = _flipped_patterns(current.pattern)
         values = norm.dual_value(network.gradient_for_pattern(flips, current.functional))
+        if allowed is not None:
+            values = np.where(allowed, values, -np.inf)
         order = np.argsort(-values)
         moved = False
         for idx in order[:tries]:
             if values[idx] <= current.value:
                 break
-            pattern = tuple(layer[idx] for layer in flips)
-            wit = witness_for_pattern(network, box, norm, current.functional, pattern, tol)
+            layer, neuron = _locate(current.pattern, int(idx))
+            wit = witness_across(network, box, norm, current, layer, neuron, tol,
+                                 keep=flippable)
+            if wit is None:
+                pattern = tuple(flipped[idx] for flipped in flips)
+                wit = witness_for_pattern(network, box, norm, current.functional, pattern,
+                                          tol, quick=True, keep=flippable)
             if wit is not None and wit.value > current.value:
                 current, moved = wit, True
                 break

@@ -52,24 +52,55 @@ def affine_preactivations(network: Network, pattern: Pattern, layers: int | None
 
 
 def pattern_halfspaces(network: Network, pattern: Pattern, layers: int | None = None,
-                       scale_floor: float = 1e-300) -> Halfspaces:
-    """Half-spaces (in input space) of the region of ``pattern``."""
+                       scale_floor: float = 1e-300, keep: Pattern | None = None) -> Halfspaces:
+    """Half-spaces (in input space) of the region of ``pattern``.
+
+    ``keep`` (one boolean mask per hidden layer) limits the rows to those neurons;
+    leave out only neurons whose sign the box itself decides (sound bounds), whose
+    rows then hold on the whole box.
+    """
     rows, offs = [], []
     empty = False
-    for (z_mat, z_off), p in zip(affine_preactivations(network, pattern, layers), pattern):
+    mats = affine_preactivations(network, pattern, layers)
+    masks = keep if keep is not None else [None] * len(mats)
+    for (z_mat, z_off), p, mask in zip(mats, pattern, masks):
         sign = np.where(np.asarray(p, dtype=bool), 1.0, -1.0)
         normal = z_mat * sign[:, None]
         offset = -z_off * sign
+        if mask is not None:
+            normal, offset = normal[mask], offset[mask]
         norms = np.linalg.norm(normal, axis=1)
         flat = norms <= scale_floor
         empty |= bool(np.any(offset[flat] > 0))
-        keep = ~flat
-        rows.append(normal[keep] / norms[keep, None])
-        offs.append(offset[keep] / norms[keep])
+        keep_rows = ~flat
+        rows.append(normal[keep_rows] / norms[keep_rows, None])
+        offs.append(offset[keep_rows] / norms[keep_rows])
     dim = network.input_dim
     normal = np.vstack(rows) if rows else np.zeros((0, dim))
     offset = np.concatenate(offs) if offs else np.zeros(0)
     return Halfspaces(normal, offset, empty)
+
+
+def ray_interval(halfspaces: Halfspaces, box: Box, x: np.ndarray,
+                 direction: np.ndarray) -> tuple[float, float] | None:
+    """The steps ``s`` with ``x + s * direction`` in ``halfspaces`` and ``box``, as
+    ``(low, high)``; ``None`` when that stretch is empty or a single point."""
+    if halfspaces.empty:
+        return None
+    # every row reads  slack + slope * s >= 0
+    slope = np.concatenate([halfspaces.normal @ direction, direction, -direction])
+    slack = np.concatenate([halfspaces.normal @ x - halfspaces.offset,
+                            x - box.lower, box.upper - x])
+    flat = slope == 0
+    if np.any(slack[flat] < 0):
+        return None
+    limit = -slack[~flat] / slope[~flat]
+    rising = slope[~flat] > 0
+    low = float(np.max(limit[rising], initial=-np.inf))
+    high = float(np.min(limit[~rising], initial=np.inf))
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low:
+        return None
+    return low, high
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,40 +113,60 @@ class InteriorPoint:
 
 
 def interior_point(halfspaces: Halfspaces, box: Box,
-                   tol: Tolerances = DEFAULT_TOLERANCES) -> InteriorPoint | None:
+                   tol: Tolerances = DEFAULT_TOLERANCES,
+                   inset: float | None = None) -> InteriorPoint | None:
     """Deepest point of ``halfspaces`` within ``box``, or ``None`` if the region is
     not full-dimensional (radius ``<= tol.interior_margin``).
 
     Coordinates where the box is degenerate (``lower == upper``) are held fixed; the
     region is then full-dimensional relative to the box.
+
+    With ``inset`` (a fraction of each box width), the box enters the LP as column
+    bounds shrunk by ``inset`` times its width instead of as distance rows: an LP with
+    two rows fewer per input, which finds a point as far from the hyperplanes as the
+    shrunk box allows but misses regions that lie within the inset of the box's faces
+    (it returns ``None`` for them, so ``None`` then proves nothing).
     """
     if halfspaces.empty:
         return None
     free = box.upper > box.lower
-    nfree = int(free.sum())
-    fixed_part = halfspaces.normal[:, ~free] @ box.lower[~free]
-    a = halfspaces.normal[:, free]
-    rhs_off = halfspaces.offset - fixed_part
-    if nfree == 0:
-        ok = bool(np.all(rhs_off <= 0))
+    if not np.any(free):
+        ok = bool(np.all(halfspaces.normal @ box.lower >= halfspaces.offset))
         return InteriorPoint(box.lower.copy(), 0.0) if ok else None
-    # variables (x_free, t); maximise t
-    anorm = np.linalg.norm(a, axis=1)
-    a_ub = sparse.csr_matrix(np.hstack([-a, anorm[:, None]]))  # -a x + |a| t <= -offset
+    a = halfspaces.normal[:, free]
+    rhs_off = halfspaces.offset - halfspaces.normal[:, ~free] @ box.lower[~free]
+    lower, upper = box.lower[free], box.upper[free]
+    # variables (x_free, t); maximise t subject to -a x + |a| t <= -offset
+    a_ub = sparse.csr_matrix(np.hstack([-a, np.linalg.norm(a, axis=1)[:, None]]))
     b_ub = -rhs_off
-    # box faces, two entries per row: -x_i + t <= -lower_i and x_i + t <= upper_i
-    eye = sparse.identity(nfree, format="csr")
-    ones = sparse.csr_matrix(np.ones((nfree, 1)))
-    box_rows = sparse.vstack([sparse.hstack([-eye, ones]), sparse.hstack([eye, ones])])
-    box_rhs = np.concatenate([-box.lower[free], box.upper[free]])
-    cost = np.zeros(nfree + 1)
+    if inset is None:
+        a_ub, b_ub = _with_box_distance_rows(a_ub, b_ub, lower, upper)
+        t_bounds, box_gap = (-np.inf, np.inf), np.inf
+    else:
+        margin = inset * (upper - lower)
+        lower, upper = lower + margin, upper - margin
+        box_gap = float(margin.min())
+        t_bounds = (-np.inf, float(np.max(upper - lower)) + box_gap)
+    cost = np.zeros(a_ub.shape[1])
     cost[-1] = -1.0
-    bounds = np.column_stack([np.append(box.lower[free], -np.inf),
-                              np.append(box.upper[free], np.inf)])
-    res = linprog(cost, A_ub=sparse.vstack([a_ub, box_rows], format="csr"),
-                  b_ub=np.concatenate([b_ub, box_rhs]), bounds=bounds, method="highs")
-    if res.status != 0 or -res.fun <= tol.interior_margin:
+    bounds = np.column_stack([np.append(lower, t_bounds[0]), np.append(upper, t_bounds[1])])
+    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    radius = min(float(res.x[-1]), box_gap)
+    if radius <= tol.interior_margin:
         return None
     point = box.lower.copy()
     point[free] = res.x[:-1]
-    return InteriorPoint(point, float(res.x[-1]))
+    return InteriorPoint(point, radius)
+
+
+def _with_box_distance_rows(a_ub, b_ub, lower: np.ndarray, upper: np.ndarray):
+    """Append ``-x_i + t <= -lower_i`` and ``x_i + t <= upper_i`` (distance of the
+    centre to each face of the box)."""
+    n = lower.size
+    eye = sparse.identity(n, format="csr")
+    ones = sparse.csr_matrix(np.ones((n, 1)))
+    box_rows = sparse.vstack([sparse.hstack([-eye, ones]), sparse.hstack([eye, ones])])
+    return (sparse.vstack([a_ub, box_rows], format="csr"),
+            np.concatenate([b_ub, -lower, upper]))

@@ -453,6 +453,7 @@ class _Search:
         self.tighten_deadline: float | None = None
         self.tighten_plan = 0
         self.region_cache: dict[bytes, np.ndarray | None] = {}
+        self.root_flippable: Pattern | None = None
         self.start = time.perf_counter()
         self.last_progress = self.start
         self.lp = None  # built by build_lp once the root's known phases are known
@@ -771,11 +772,23 @@ class _Search:
         t0 = time.perf_counter()
         if ascend and self.opts.ascent_steps > 0:
             witness = local_ascent(self.network, self.problem.box, self.problem.norm, witness,
-                                   self.tol, max_steps=self.opts.ascent_steps)
+                                   self.tol, max_steps=self.opts.ascent_steps,
+                                   flippable=self.flippable())
         self.count.time_incumbent_s += time.perf_counter() - t0
         if witness.value > self.lower:
             logger.debug("incumbent %.10g", witness.value)
             self.incumbent = witness
+
+    def flippable(self) -> Pattern:
+        """Per hidden layer, the neurons the root's forward bounds leave ambiguous
+        (only they can change sign in the box); computed once."""
+        if self.root_flippable is None:
+            box = self.problem.box
+            zero = tuple(np.zeros(h, dtype=np.int8) for h in self.network.hidden_widths)
+            fb = self._forward(zero, None, (box.lower, box.upper))
+            phases, _ = self._decide_phases(fb, zero)
+            self.root_flippable = tuple(p == 0 for p in phases)
+        return self.root_flippable
 
     def initial_incumbent(self) -> None:
         """Best re-checked sample points per functional, then local ascents."""
@@ -804,8 +817,11 @@ class _Search:
         key = b"".join(np.packbits(p).tobytes() for p in pattern)
         if key not in self.region_cache:
             t0 = time.perf_counter()
-            centre = interior_point(pattern_halfspaces(self.network, pattern),
-                                    self.problem.box, self.tol)
+            halfspaces = pattern_halfspaces(self.network, pattern, keep=self.flippable())
+            centre = interior_point(halfspaces, self.problem.box, self.tol,
+                                    inset=self.tol.region_inset)
+            if centre is None:  # the quick LP's failure proves nothing
+                centre = interior_point(halfspaces, self.problem.box, self.tol)
             self.count.regions += 1
             self.count.time_incumbent_s += time.perf_counter() - t0
             self.region_cache[key] = None if centre is None else centre.point

@@ -318,13 +318,16 @@ def test_issue3_soak_bnb_large_weights_deeper_regression():
     assert res.upper_bound >= exact.lower_bound * (1 - 1e-9)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="solver: the witness search misses a thin region (witness 7837.6, "
-                   "upper 8013.5); the result is honest ('incomplete') but not exact")
 def test_issue3_soak_bnb_finds_the_thin_region_regression():
+    """The witness search used to miss a thin region here (witness 7837.6, upper
+    8013.5, status 'incomplete'): the leaf's interior-point LP over every row and the
+    box's distance rows found no interior.  Leaving out the rows of neurons the box
+    decides, or trying the inset-box LP first, each alone finds it."""
     net, box = _bigw_2326(1e-2)
+    exact = bnblip.lipschitz(net, box, "linf", method="enumerate")
     res = bnblip.lipschitz(net, box, "linf", method="bnb")
     assert res.status is Status.OPTIMAL
+    assert res.value == pytest.approx(exact.value, rel=REL)
 
 
 def test_issue3_soak_optimal_status_means_gap_closed():

@@ -1,0 +1,171 @@
+"""Regions, interior points and the cheap witness steps of the local ascent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bnblip.bounds import forward_interval
+from bnblip.incumbent import check_witness, local_ascent, witness_across
+from bnblip.options import DEFAULT_TOLERANCES
+from bnblip.problem import Box, Norm
+from bnblip.regions import Halfspaces, interior_point, pattern_halfspaces, ray_interval
+from tests.conftest import random_network
+
+TOL = DEFAULT_TOLERANCES
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _inside(hs: Halfspaces, box: Box, x: np.ndarray, slack: float = 0.0) -> bool:
+    return bool(np.all(hs.normal @ x - hs.offset >= -slack)
+                and np.all(x >= box.lower - slack) and np.all(x <= box.upper + slack))
+
+
+def _stable_masks(net, box):
+    """Per layer, the neurons interval bounds over ``box`` leave ambiguous."""
+    fb = forward_interval(net, box.lower, box.upper)
+    return tuple((lo < 0) & (hi > 0) for lo, hi in zip(fb.lower, fb.upper))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ray_interval_is_the_stretch_of_the_ray_inside(seed):
+    rng = np.random.default_rng(seed)
+    normal = _unit(rng.normal(size=(6, 3)))
+    hs = Halfspaces(normal, rng.uniform(-0.8, 0.2, size=6))
+    box = Box(-np.ones(3), np.ones(3))
+    x = rng.uniform(-1, 1, 3)
+    d = rng.normal(size=3)
+    stretch = ray_interval(hs, box, x, d)
+    steps = np.linspace(-4, 4, 4001)
+    inside = np.array([_inside(hs, box, x + s * d) for s in steps])
+    if stretch is None:
+        assert not inside.any()
+        return
+    low, high = stretch
+    assert low < high
+    assert inside.any()
+    assert steps[inside].min() >= low - 1e-12 and steps[inside].max() <= high + 1e-12
+    assert _inside(hs, box, x + 0.5 * (low + high) * d, slack=1e-12)
+    # the grid's first and last points inside are within one grid step of the ends
+    assert steps[inside].min() - low <= 2.1e-3 and high - steps[inside].max() <= 2.1e-3
+
+
+def test_ray_interval_none_when_the_ray_misses():
+    hs = Halfspaces(np.array([[1.0, 0.0]]), np.array([0.5]))  # x0 >= 0.5
+    box = Box(-np.ones(2), np.ones(2))
+    assert ray_interval(hs, box, np.array([0.0, 0.0]), np.array([0.0, 1.0])) is None
+    assert ray_interval(hs, box, np.array([0.0, 0.0]), np.array([1.0, 0.0])) == \
+        pytest.approx((0.5, 1.0))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_inset_interior_point_is_deep_inside(seed):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, [4, 6, 5, 1])
+    box = Box(rng.uniform(-1, 0, 4), rng.uniform(0.1, 1, 4))
+    found = 0
+    for x in box.sample(30, rng):
+        pattern = tuple(z > 0 for z in net.preactivations(x))
+        hs = pattern_halfspaces(net, pattern)
+        quick = interior_point(hs, box, TOL, inset=TOL.region_inset)
+        full = interior_point(hs, box, TOL)
+        if quick is None:
+            continue
+        found += 1
+        assert full is not None  # the inset box lies in the box
+        margin = TOL.region_inset * (box.upper - box.lower)
+        assert np.all(quick.point >= box.lower + margin * (1 - 1e-9))
+        assert np.all(quick.point <= box.upper - margin * (1 - 1e-9))
+        assert np.all(hs.normal @ quick.point - hs.offset >= quick.radius * (1 - 1e-6) - 1e-12)
+        assert quick.radius <= full.radius * (1 + 1e-6) + 1e-12
+    assert found > 0
+
+
+def test_inset_interior_point_misses_a_sliver_the_full_lp_finds():
+    """The documented limit: a region thinner than the inset along a face."""
+    box = Box(np.zeros(2), np.ones(2))
+    hs = Halfspaces(np.array([[1.0, 0.0]]), np.array([1.0 - 0.2 * TOL.region_inset]))
+    assert interior_point(hs, box, TOL, inset=TOL.region_inset) is None
+    full = interior_point(hs, box, TOL)
+    assert full is not None and full.point[0] > 1.0 - 0.2 * TOL.region_inset
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_rows_of_decided_neurons_do_not_change_full_dimensionality(seed):
+    """Leaving out the rows of neurons the box decides keeps every region's verdict:
+    patterns seen at samples, and random flips of them (often empty)."""
+    rng = np.random.default_rng(100 + seed)
+    net = random_network(rng, [3, 7, 6, 1])
+    centre = rng.uniform(-1, 1, 3)
+    box = Box(centre - 0.4, centre + 0.4)
+    keep = _stable_masks(net, box)
+    flat_keep = np.concatenate(keep)
+    patterns = [tuple(z > 0 for z in net.preactivations(x)) for x in box.sample(20, rng)]
+    for base in list(patterns):
+        flat = np.concatenate(base)
+        free = np.flatnonzero(flat_keep)
+        if free.size:
+            flat = flat.copy()
+            flat[rng.choice(free, size=min(2, free.size), replace=False)] ^= True
+        patterns.append(tuple(np.split(flat, np.cumsum(net.hidden_widths)[:-1])))
+    verdicts = set()
+    for pattern in patterns:
+        full = interior_point(pattern_halfspaces(net, pattern), box, TOL)
+        kept = interior_point(pattern_halfspaces(net, pattern, keep=keep), box, TOL)
+        assert (full is None) == (kept is None)
+        verdicts.add(full is None)
+    assert False in verdicts  # the sampled patterns are full-dimensional
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_witness_across_lands_in_the_flipped_region(seed):
+    rng = np.random.default_rng(200 + seed)
+    net = random_network(rng, [3, 8, 6, 1])
+    box = Box(-np.ones(3), np.ones(3))
+    c = np.ones(1)
+    start = None
+    for x in box.sample(20, rng):
+        start = check_witness(net, box, Norm.LINF, c, x, TOL)
+        if start is not None:
+            break
+    assert start is not None
+    landed = 0
+    for layer, width in enumerate(net.hidden_widths):
+        for neuron in range(width):
+            wit = witness_across(net, box, Norm.LINF, start, layer, neuron, TOL)
+            if wit is None:
+                continue
+            landed += 1
+            again = check_witness(net, box, Norm.LINF, c, wit.point, TOL)
+            assert again is not None
+            for k, (p, q) in enumerate(zip(again.pattern, start.pattern)):
+                expect = np.asarray(q).copy()
+                if k == layer:
+                    expect[neuron] = not expect[neuron]
+                assert np.array_equal(p, expect)
+            assert wit.value == pytest.approx(again.value, rel=1e-12)
+    assert landed > 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_local_ascent_with_flippable_mask_only_climbs_to_checked_witnesses(seed):
+    rng = np.random.default_rng(300 + seed)
+    net = random_network(rng, [4, 10, 8, 1])
+    centre = rng.uniform(-1, 1, 4)
+    box = Box(centre - 0.5, centre + 0.5)
+    c = np.ones(1)
+    start = None
+    for x in box.sample(50, rng):
+        start = check_witness(net, box, Norm.L1, c, x, TOL)
+        if start is not None:
+            break
+    keep = _stable_masks(net, box)
+    top = local_ascent(net, box, Norm.L1, start, TOL, flippable=keep)
+    assert top.value >= start.value
+    again = check_witness(net, box, Norm.L1, c, top.point, TOL)
+    assert again is not None and again.value == pytest.approx(top.value, rel=1e-12)
+    for p, q, mask in zip(top.pattern, start.pattern, keep):
+        assert np.array_equal(np.asarray(p)[~mask], np.asarray(q)[~mask])
