@@ -43,6 +43,11 @@ class Tolerances:
     relaxation_safety : float
         Relative inflation applied to the optimum of an LP / SDP relaxation before it
         is reported as an upper bound (guards against solver tolerances).
+    lp_reuse_slack : float
+        A child's LP is skipped when its parent's LP optimum satisfies every bound of
+        the child's LP within this slack (relative to the bound, absolute below 1):
+        the child's LP value cannot then be lower (see
+        :class:`bnblip.lp.relaxation.SolutionCheck`).
     region_inset : float
         Fraction of each box width by which the quick interior-point LP shrinks the
         box (see :func:`bnblip.regions.interior_point`); its failures prove nothing,
@@ -60,12 +65,13 @@ class Tolerances:
     mip_rel_gap: float = 1e-9
     relaxation_safety: float = 1e-7
     lp_small_entry: float = 2e-9
+    lp_reuse_slack: float = 1e-9
     region_inset: float = 1e-3
 
     def __post_init__(self) -> None:
         for name in ("rel_gap", "abs_gap", "bound_rel_widen", "interior_margin",
                      "witness_rel_margin", "box_tol", "feas_tol", "mip_rel_gap",
-                     "relaxation_safety", "lp_small_entry", "region_inset"):
+                     "relaxation_safety", "lp_small_entry", "region_inset", "lp_reuse_slack"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and value < 1):
                 raise InputError(f"{name} must be a number in [0, 1), got {value!r}")

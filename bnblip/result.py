@@ -47,10 +47,14 @@ class Method(enum.Enum):
 
 @dataclass(frozen=True)
 class Stats:
-    """Counters and timings of a solve (all optional for a given method)."""
+    """Counters and timings of a solve (all optional for a given method).
+
+    ``lps_reused`` counts node LPs not solved because the parent's LP optimum was
+    feasible for them (their value could not be lower)."""
 
     nodes: int = 0
     lps: int = 0
+    lps_reused: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0
     max_depth: int = 0

@@ -60,7 +60,13 @@ from bnblip.incumbent import (
     preactivation_scales,
 )
 from bnblip.lp.backend import BACKENDS, LPStatus
-from bnblip.lp.relaxation import build_layout, forward_rows_only, node_data
+from bnblip.lp.relaxation import (
+    RelaxationLayout,
+    SolutionCheck,
+    build_layout,
+    forward_rows_only,
+    node_data,
+)
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Norm, Problem
@@ -259,6 +265,7 @@ class Node:
     upper: np.ndarray | None = None
     propagated: float = -math.inf
     warm: object | None = None
+    lp_point: LPPoint | None = None
     """LP basis to start this node's LP from: its own after its LP, else the
     nearest ancestor's (best-first pops unrelated nodes; the parent's basis
     saves most simplex iterations)."""
@@ -267,10 +274,20 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class NodeLP:
     """Outcome of a node LP: ``bound`` (``None`` when infeasible, ``inf`` when
-    unusable) and the final basis (``None`` when none)."""
+    unusable), the final basis (``None`` when none) and the optimal point
+    (``None`` unless optimal)."""
 
     bound: float | None
     basis: object | None
+    point: LPPoint | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class LPPoint:
+    """An optimal solution (every column) of a node LP built on ``layout``."""
+
+    layout: RelaxationLayout
+    values: np.ndarray
 
 
 @dataclass
@@ -278,6 +295,7 @@ class _Counters:
     nodes: int = 0
     evaluations: int = 0
     lps: int = 0
+    lps_reused: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0
     max_depth: int = 0
@@ -475,6 +493,7 @@ class _Search:
             phases = root.phases
         layout = build_layout(net, self.tol.lp_small_entry, phases)
         self.lp = BACKENDS[self.opts.lp_backend](layout, self.tol.feas_tol)
+        self.lp_check = SolutionCheck(layout)
         self.count.time_presolve_s += time.perf_counter() - t0
         logger.debug("LP model: %d columns, %d rows (%d of %d neurons ambiguous)",
                      layout.num_cols, layout.num_rows,
@@ -599,7 +618,8 @@ class _Search:
                           obj.direction_upper, backward.lower, backward.upper, sign_free)
         return Node(NodeState.OPEN, bound, depth, functional, phases, directions, fb, info,
                     None, NodeParts(dlo, dhi, backward), propagated=obj.value,
-                    warm=parent.warm if parent is not None else None)
+                    warm=parent.warm if parent is not None else None,
+                    lp_point=parent.lp_point if parent is not None else None)
 
     def refine(self, node: Node) -> Node:
         """Apply the node LP to an open node (infeasibility, tighter bound)."""
@@ -611,7 +631,9 @@ class _Search:
         parts = node.parts
         out = self.solve_lp(node.forward, parts.dlo, parts.dhi, parts.backward,
                             node.directions, node.functional, node.warm,
-                            (node.lower, node.upper))
+                            (node.lower, node.upper), node.lp_point)
+        if out is None:  # the parent's LP optimum is feasible here: nothing to gain
+            return replace(node, lp_done=True)
         if out.bound is None:
             self.record_lp(True)
             return replace(node, state=NodeState.INFEASIBLE, bound=-math.inf, lp_done=True)
@@ -620,7 +642,8 @@ class _Search:
         self.record_lp(self.closable(bound) or node.bound - bound > LP_USEFUL_GAP_SHARE
                        * max(node.bound - lower, 0.0))
         return replace(node, bound=bound, lp_done=True,
-                       warm=out.basis if out.basis is not None else node.warm)
+                       warm=out.basis if out.basis is not None else node.warm,
+                       lp_point=out.point)
 
     def want_lp(self) -> bool:
         """The LP policy: 'auto' runs the LP while the measured share of useful LPs
@@ -632,15 +655,22 @@ class _Search:
         self.lp_probe.record(useful)
 
     def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int,
-                 warm: object | None, box: tuple[np.ndarray, np.ndarray]) -> NodeLP:
+                 warm: object | None, box: tuple[np.ndarray, np.ndarray],
+                 reuse: LPPoint | None = None) -> NodeLP | None:
         """Node LP over the input ``box`` from basis ``warm``: bound ``None`` if
-        infeasible, else an upper bound (``inf`` if unusable)."""
+        infeasible, else an upper bound (``inf`` if unusable).  ``None`` (no LP
+        solved) when ``reuse``, an ancestor's LP optimum, is feasible for this LP."""
         t0 = time.perf_counter()
         if self.root_forward is not None:
             fb = _intersect(fb, self.root_forward)  # nodes made before a deferred tightening
         data = node_data(self.lp.layout, self.network, box[0], box[1], fb.lower,
                          fb.upper, dlo, dhi, backward.lower, backward.upper,
                          directions.lower, directions.upper)
+        if reuse is not None and reuse.layout is self.lp.layout and \
+                self.lp_check.feasible(data, reuse.values, self.tol.lp_reuse_slack):
+            self.count.lps_reused += 1
+            self.count.time_lp_s += time.perf_counter() - t0
+            return None
         sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
         self.count.lps += 1
         self.count.time_lp_s += time.perf_counter() - t0
@@ -651,9 +681,10 @@ class _Search:
         if sol.status is not LPStatus.OPTIMAL:
             return NodeLP(math.inf, None)
         self.try_point(sol.x, functional)
+        point = LPPoint(self.lp.layout, sol.values) if sol.values is not None else None
         if directions.is_ball:
-            return NodeLP(math.inf, sol.basis)
-        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis)
+            return NodeLP(math.inf, sol.basis, point)
+        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis, point)
 
     def _lp_cutoff(self, directions: DirectionSet) -> float | None:
         """Value at which the LP may stop: its margin-widened bound is then at most

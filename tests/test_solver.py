@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -829,3 +830,60 @@ def test_issue3_lp_cutoff_is_a_sound_dual_bound(seed):
             assert sol.status in (LPStatus.OPTIMAL, LPStatus.CUTOFF)
             assert sol.value >= optimum * (1 - 1e-9)
     assert LPStatus.CUTOFF in seen
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_solution_check_accepts_the_lp_optimum_and_rejects_violations(seed):
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+    from bnblip.lp.relaxation import SolutionCheck
+
+    rng, net, box = _random_net_box(8400 + seed, [3, 7, 6, 2], 0.5)
+    c = np.array([1.0, -1.0])
+    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
+    sol = HighspyBackend(layout).solve(data)
+    assert sol.status is LPStatus.OPTIMAL and sol.values.shape == (layout.num_cols,)
+    check = SolutionCheck(layout)
+    assert check.feasible(data, sol.values, 1e-9)
+    # the objective of the point is the LP value
+    assert -layout.cost @ sol.values == pytest.approx(sol.value, rel=1e-9, abs=1e-12)
+    x = sol.values.copy()
+    x[layout.x_cols[0]] = box.upper[0] + 0.1  # a column out of its bounds
+    assert not check.feasible(data, x, 1e-9)
+    # a row out of its bounds: its upper bound moved below the point's activity
+    tight = replace(data, row_upper=data.row_upper.copy())
+    activity = check.constant @ sol.values + np.bincount(
+        layout.coef_rows, weights=data.coefs * sol.values[layout.coef_cols],
+        minlength=layout.num_rows)
+    row = int(np.flatnonzero(np.isfinite(data.row_upper))[0])
+    tight.row_upper[row] = activity[row] - 0.1 * max(1.0, abs(activity[row]))
+    assert not check.feasible(tight, sol.values, 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_skipped_child_lps_would_not_have_lowered_the_bound(seed, monkeypatch):
+    """A child's LP is skipped when its parent's optimum is feasible for it; solving
+    it anyway gives at least the parent's LP value, so skipping lost nothing."""
+    from bnblip import solver
+
+    problem = small_problem(8500 + seed, [4, 10, 8, 1], ("linf", "l1")[seed % 2], radius=0.5)
+    original = solver._Search.solve_lp
+    checked = []
+
+    def spy(self, *args):
+        out = original(self, *args)
+        reuse = args[-1] if len(args) == 9 else None
+        if out is None:
+            solved = original(self, *args[:8], None)
+            parent_value = -reuse.layout.cost @ reuse.values
+            if solved is not None and solved.bound is not None:
+                assert solved.bound >= parent_value * (1 - 1e-7) - 1e-9
+                checked.append(solved.bound)
+        return out
+
+    monkeypatch.setattr(solver._Search, "solve_lp", spy)
+    res = solve_bnb(problem, lp="always", tighten="never", inputs="never")
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, solve_enumerate(problem).value)
+    assert res.stats.lps_reused == len(checked)
+    if seed == 0:
+        assert checked  # the path is exercised

@@ -46,12 +46,15 @@ class LPSolution:
     basis : object or None
         The backend's final basis (opaque), to warm-start a later solve of a
         related node; ``None`` when the backend has none.
+    values : ndarray or None
+        The whole optimal solution (every column), when optimal.
     """
 
     status: LPStatus
     value: float
     x: np.ndarray | None
     basis: object | None = None
+    values: np.ndarray | None = None
 
 
 class LPBackend(Protocol):
@@ -191,11 +194,11 @@ class HighspyBackend:
             self._basis = h.getBasis()
             return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
         if status == ms.kOptimal:
-            sol = h.getSolution()
+            values = np.asarray(h.getSolution().col_value, dtype=np.float64)
             value = -h.getInfo().objective_function_value
-            x = np.asarray(sol.col_value)[lay.x_cols]
             self._basis = h.getBasis()
-            return LPSolution(LPStatus.OPTIMAL, float(value), x, self._basis)
+            return LPSolution(LPStatus.OPTIMAL, float(value), values[lay.x_cols], self._basis,
+                              values)
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
@@ -247,7 +250,8 @@ class LinprogBackend:
         res = self._run(data, self.layout.cost)
         lay = self.layout
         if res.status == 0:
-            return LPSolution(LPStatus.OPTIMAL, float(-res.fun), res.x[lay.x_cols])
+            return LPSolution(LPStatus.OPTIMAL, float(-res.fun), res.x[lay.x_cols],
+                              values=np.asarray(res.x, dtype=np.float64))
         if res.status == 2:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)

@@ -331,6 +331,39 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
 
 
+class SolutionCheck:
+    """Feasibility of a full column vector (e.g. the parent node's LP optimum) for
+    a node's LP.
+
+    A parent's optimum that is feasible for a child's LP is optimal for it too when
+    the child's LP is a restriction of the parent's, and in any case the child's LP
+    value is then at least the parent's: solving it cannot lower the bound.
+    """
+
+    def __init__(self, layout: RelaxationLayout):
+        coo = layout.matrix.tocoo()
+        keys = coo.row.astype(np.int64) * layout.num_cols + coo.col
+        coef_keys = layout.coef_rows.astype(np.int64) * layout.num_cols + layout.coef_cols
+        values = np.where(np.isin(keys, coef_keys), 0.0, coo.data)
+        self.layout = layout
+        self.constant = sparse.csr_matrix((values, (coo.row, coo.col)), shape=coo.shape)
+
+    def feasible(self, data: NodeData, values: np.ndarray, tol: float) -> bool:
+        """Whether ``values`` meets every column and row bound of ``data`` within
+        ``tol`` relative to each bound's magnitude (absolute below 1)."""
+        lay = self.layout
+        if not _within(values, data.col_lower, data.col_upper, tol):
+            return False
+        activity = self.constant @ values + np.bincount(
+            lay.coef_rows, weights=data.coefs * values[lay.coef_cols], minlength=lay.num_rows)
+        return _within(activity, data.row_lower, data.row_upper, tol)
+
+
+def _within(values: np.ndarray, lower: np.ndarray, upper: np.ndarray, tol: float) -> bool:
+    return bool(np.all(values >= lower - tol * np.maximum(np.abs(lower), 1.0))
+                and np.all(values <= upper + tol * np.maximum(np.abs(upper), 1.0)))
+
+
 def forward_rows_only(layout: RelaxationLayout, data: NodeData, layer: int) -> NodeData:
     """``data`` with every row after hidden layer ``layer``'s forward rows made free.
 
