@@ -24,6 +24,15 @@ def _inside(hs: Halfspaces, box: Box, x: np.ndarray, slack: float = 0.0) -> bool
                 and np.all(x >= box.lower - slack) and np.all(x <= box.upper + slack))
 
 
+def _first_witness(net, box, norm, rng, count):
+    """A re-checked witness at the first of ``count`` samples that gives one."""
+    for x in box.sample(count, rng):
+        wit = check_witness(net, box, norm, np.ones(1), x, TOL)
+        if wit is not None:
+            return wit
+    raise AssertionError("no sample is a witness")
+
+
 def _stable_masks(net, box):
     """Per layer, the neurons interval bounds over ``box`` leave ambiguous."""
     fb = forward_interval(net, box.lower, box.upper)
@@ -126,12 +135,7 @@ def test_witness_across_lands_in_the_flipped_region(seed):
     net = random_network(rng, [3, 8, 6, 1])
     box = Box(-np.ones(3), np.ones(3))
     c = np.ones(1)
-    start = None
-    for x in box.sample(20, rng):
-        start = check_witness(net, box, Norm.LINF, c, x, TOL)
-        if start is not None:
-            break
-    assert start is not None
+    start = _first_witness(net, box, Norm.LINF, rng, 20)
     landed = 0
     for layer, width in enumerate(net.hidden_widths):
         for neuron in range(width):
@@ -157,11 +161,7 @@ def test_local_ascent_with_flippable_mask_only_climbs_to_checked_witnesses(seed)
     centre = rng.uniform(-1, 1, 4)
     box = Box(centre - 0.5, centre + 0.5)
     c = np.ones(1)
-    start = None
-    for x in box.sample(50, rng):
-        start = check_witness(net, box, Norm.L1, c, x, TOL)
-        if start is not None:
-            break
+    start = _first_witness(net, box, Norm.L1, rng, 50)
     keep = _stable_masks(net, box)
     top = local_ascent(net, box, Norm.L1, start, TOL, flippable=keep)
     assert top.value >= start.value
