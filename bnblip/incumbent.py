@@ -130,6 +130,7 @@ def witness_across(network: Network, box: Box, norm: Norm, witness: Witness,
     target[layer][neuron] = not target[layer][neuron]
     z_mat, _ = affine_preactivations(network, target, layer + 1)[layer]
     normal = z_mat[neuron] if target[layer][neuron] else -z_mat[neuron]
+    normal = np.where(box.upper > box.lower, normal, 0.0)  # fixed coordinates stay
     corner = np.where(normal > 0, box.upper, box.lower)
     halfspaces = pattern_halfspaces(network, target, keep=keep)
     for direction in (normal, corner - witness.point):

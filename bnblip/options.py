@@ -75,6 +75,8 @@ class Tolerances:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0 and value < 1):
                 raise InputError(f"{name} must be a number in [0, 1), got {value!r}")
+        if not 0 < self.region_inset < 0.5:
+            raise InputError(f"region_inset must be in (0, 0.5), got {self.region_inset!r}")
 
     def gap_closed(self, lower: float, upper: float) -> bool:
         """Whether ``[lower, upper]`` is within the optimality gap."""

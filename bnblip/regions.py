@@ -62,6 +62,8 @@ def pattern_halfspaces(network: Network, pattern: Pattern, layers: int | None = 
     rows, offs = [], []
     empty = False
     mats = affine_preactivations(network, pattern, layers)
+    if keep is not None and len(keep) < len(mats):
+        raise ValueError(f"keep has {len(keep)} masks, the region {len(mats)} layers")
     masks = keep if keep is not None else [None] * len(mats)
     for (z_mat, z_off), p, mask in zip(mats, pattern, masks):
         sign = np.where(np.asarray(p, dtype=bool), 1.0, -1.0)
@@ -106,10 +108,16 @@ def ray_interval(halfspaces: Halfspaces, box: Box, x: np.ndarray,
 @dataclass(frozen=True, eq=False)
 class InteriorPoint:
     """Chebyshev-style centre of a region: ``point`` is ``radius`` away from every
-    hyperplane and from every non-degenerate face of the box."""
+    hyperplane and from every non-degenerate face of the box.
+
+    ``inset_bound`` is set when an inset LP's radius is its inset (the hyperplanes
+    leave more room): the region is then no thinner than the inset, and the full
+    LP could not find a deeper point.
+    """
 
     point: np.ndarray
     radius: float
+    inset_bound: bool = False
 
 
 def interior_point(halfspaces: Halfspaces, box: Box,
@@ -153,12 +161,13 @@ def interior_point(halfspaces: Halfspaces, box: Box,
     res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
     if res.status != 0:
         return None
-    radius = min(float(res.x[-1]), box_gap)
+    depth = float(res.x[-1])
+    radius = min(depth, box_gap)
     if radius <= tol.interior_margin:
         return None
     point = box.lower.copy()
     point[free] = res.x[:-1]
-    return InteriorPoint(point, radius)
+    return InteriorPoint(point, radius, inset_bound=depth >= box_gap)
 
 
 def _with_box_distance_rows(a_ub, b_ub, lower: np.ndarray, upper: np.ndarray):

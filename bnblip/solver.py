@@ -265,10 +265,12 @@ class Node:
     upper: np.ndarray | None = None
     propagated: float = -math.inf
     warm: object | None = None
-    lp_point: LPPoint | None = None
     """LP basis to start this node's LP from: its own after its LP, else the
     nearest ancestor's (best-first pops unrelated nodes; the parent's basis
     saves most simplex iterations)."""
+    lp_point: LPPoint | None = None
+    """Optimal point of this node's LP, else of the nearest ancestor's: when it is
+    feasible for this node's LP, that LP is skipped (its value could not be lower)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -851,8 +853,12 @@ class _Search:
             halfspaces = pattern_halfspaces(self.network, pattern, keep=self.flippable())
             centre = interior_point(halfspaces, self.problem.box, self.tol,
                                     inset=self.tol.region_inset)
-            if centre is None:  # the quick LP's failure proves nothing
-                centre = interior_point(halfspaces, self.problem.box, self.tol)
+            if centre is None or not centre.inset_bound:
+                # the quick LP's failure proves nothing, and a region thinner than
+                # the inset may be deeper in the full box
+                full = interior_point(halfspaces, self.problem.box, self.tol)
+                if full is not None and (centre is None or full.radius > centre.radius):
+                    centre = full
             self.count.regions += 1
             self.count.time_incumbent_s += time.perf_counter() - t0
             self.region_cache[key] = None if centre is None else centre.point

@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 from bnblip.bounds import forward_interval
+from bnblip.errors import InputError
 from bnblip.incumbent import check_witness, local_ascent, witness_across
-from bnblip.options import DEFAULT_TOLERANCES
-from bnblip.problem import Box, Norm
+from bnblip.network import Network
+from bnblip.options import DEFAULT_TOLERANCES, Tolerances
+from bnblip.problem import Box, Norm, make_problem
+from bnblip.reference import solve_enumerate
 from bnblip.regions import Halfspaces, interior_point, pattern_halfspaces, ray_interval
+from bnblip.solver import solve_bnb
 from tests.conftest import random_network
 
 TOL = DEFAULT_TOLERANCES
@@ -33,7 +37,7 @@ def _first_witness(net, box, norm, rng, count):
     raise AssertionError("no sample is a witness")
 
 
-def _stable_masks(net, box):
+def _ambiguous_masks(net, box):
     """Per layer, the neurons interval bounds over ``box`` leave ambiguous."""
     fb = forward_interval(net, box.lower, box.upper)
     return tuple((lo < 0) & (hi > 0) for lo, hi in zip(fb.lower, fb.upper))
@@ -110,7 +114,7 @@ def test_rows_of_decided_neurons_do_not_change_full_dimensionality(seed):
     net = random_network(rng, [3, 7, 6, 1])
     centre = rng.uniform(-1, 1, 3)
     box = Box(centre - 0.4, centre + 0.4)
-    keep = _stable_masks(net, box)
+    keep = _ambiguous_masks(net, box)
     flat_keep = np.concatenate(keep)
     patterns = [tuple(z > 0 for z in net.preactivations(x)) for x in box.sample(20, rng)]
     for base in list(patterns):
@@ -162,10 +166,77 @@ def test_local_ascent_with_flippable_mask_only_climbs_to_checked_witnesses(seed)
     box = Box(centre - 0.5, centre + 0.5)
     c = np.ones(1)
     start = _first_witness(net, box, Norm.L1, rng, 50)
-    keep = _stable_masks(net, box)
+    keep = _ambiguous_masks(net, box)
     top = local_ascent(net, box, Norm.L1, start, TOL, flippable=keep)
     assert top.value >= start.value
     again = check_witness(net, box, Norm.L1, c, top.point, TOL)
     assert again is not None and again.value == pytest.approx(top.value, rel=1e-12)
     for p, q, mask in zip(top.pattern, start.pattern, keep):
         assert np.array_equal(np.asarray(p)[~mask], np.asarray(q)[~mask])
+
+
+def _sliver_network() -> Network:
+    """Output ``10 relu(zB) + x0`` where, on the unit square, ``zB = x0 - 0.999``
+    (plus 5e-9): active only on a band 1e-3 wide along the face ``x0 = 1``, within
+    the quick LP's inset of that face."""
+    w1 = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
+    b1 = np.array([1000.0, 1000.0, 0.0])
+    w2 = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    b2 = np.array([-2000.999 + 5e-9, 0.0])
+    return Network.from_layers([w1, w2, np.array([[10.0, 1.0]])], [b1, b2, np.zeros(1)])
+
+
+def test_inset_point_of_a_sliver_is_not_taken_as_deep():
+    box = Box(np.zeros(2), np.ones(2))
+    net = _sliver_network()
+    pattern = (np.array([True, True, True]), np.array([True, True]))
+    hs = pattern_halfspaces(net, pattern)
+    quick = interior_point(hs, box, TOL, inset=TOL.region_inset)
+    full = interior_point(hs, box, TOL)
+    assert full is not None and full.radius > 1e-4
+    assert quick is None or (not quick.inset_bound and quick.radius < full.radius)
+    wide = interior_point(pattern_halfspaces(net, (pattern[0], np.array([False, True]))),
+                          box, TOL, inset=TOL.region_inset)
+    assert wide is not None and wide.inset_bound
+
+
+def test_leaf_in_a_sliver_near_the_box_face_is_witnessed():
+    """Without samples or ascents only the leaf's region point can witness the
+    sliver; the quick LP's shallow point there used to fail the re-check and leave
+    the solve 'incomplete'."""
+    problem = make_problem(_sliver_network(), Box(np.zeros(2), np.ones(2)), "linf",
+                           c=np.ones(1))
+    res = solve_bnb(problem, samples=1, starts=0, ascent_steps=0)
+    assert res.status.value == "optimal"
+    assert res.value == pytest.approx(solve_enumerate(problem).value, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_solver_flippable_masks_are_sound(seed):
+    """Neurons the solver treats as decided on the box never change sign there."""
+    from bnblip import solver
+
+    rng = np.random.default_rng(400 + seed)
+    net = random_network(rng, [3, 12, 10, 1], bias_scale=0.5)
+    centre = rng.uniform(-1, 1, 3)
+    box = Box(centre - 0.3, centre + 0.3)
+    search = solver._Search(make_problem(net, box, "linf", c=np.ones(1)), TOL,
+                            solver.BnbOptions(), None, None)
+    masks = search.flippable()
+    signs = [z > 0 for z in net.preactivations(box.sample(4000, rng))]
+    decided = 0
+    for sign, mask in zip(signs, masks):
+        fixed = ~np.asarray(mask)
+        decided += int(fixed.sum())
+        assert np.all(sign[:, fixed] == sign[0, fixed])
+    assert decided > 0
+
+
+def test_keep_masks_must_cover_every_layer_and_inset_range():
+    net = _sliver_network()
+    pattern = (np.array([True, True, True]), np.array([True, True]))
+    with pytest.raises(ValueError, match="keep has 1 masks"):
+        pattern_halfspaces(net, pattern, keep=(np.ones(3, dtype=bool),))
+    for bad in (0.0, 0.5):
+        with pytest.raises(InputError, match="region_inset must be in"):
+            Tolerances(region_inset=bad)

@@ -320,9 +320,11 @@ def test_issue3_soak_bnb_large_weights_deeper_regression():
 
 def test_issue3_soak_bnb_finds_the_thin_region_regression():
     """The witness search used to miss a thin region here (witness 7837.6, upper
-    8013.5, status 'incomplete'): the leaf's interior-point LP over every row and the
-    box's distance rows found no interior.  Leaving out the rows of neurons the box
-    decides, or trying the inset-box LP first, each alone finds it."""
+    8013.5, status 'incomplete'): the leaf's interior point (LP over every row and the
+    box's distance rows) failed the witness re-check.  Leaving out the rows of neurons
+    the box decides, or trying the inset-box LP first, each alone gives a point that
+    passes it.  The region is about 1e-9 thick, below HiGHS's accuracy, so which
+    vertex the LP returns decides this; the witness itself is re-checked either way."""
     net, box = _bigw_2326(1e-2)
     exact = bnblip.lipschitz(net, box, "linf", method="enumerate")
     res = bnblip.lipschitz(net, box, "linf", method="bnb")
