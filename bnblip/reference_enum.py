@@ -148,6 +148,9 @@ class _Enumerator:
     # -------------------------------------------------------------- search
     def run(self) -> None:
         n = self.net.input_dim
+        if self.net.num_hidden_layers == 0:  # one linear region: the whole box
+            self._leaf([], np.eye(n), self.box.center)
+            return
         width = (self.box.upper - self.box.lower)[self.free]
         radius = 0.5 * float(width.min()) if width.size else 0.0
         self._layer(0, [], np.eye(n), np.zeros(n), self.box.center, radius)

@@ -540,6 +540,14 @@ def _solve_functional(problem: Problem, c: np.ndarray, fwd: ForwardBounds, tol: 
     return Outcome(np.asarray(c, dtype=np.float64), upper, best, status, Stats(nodes=nodes))
 
 
+def _affine_outcome(problem: Problem, c: np.ndarray, tol: Tolerances) -> Outcome:
+    """A network without hidden layers has one gradient, ``W^T c``, everywhere."""
+    net, box, norm = problem.network, problem.box, problem.norm
+    value = float(norm.dual_value(net.weights[0].T @ np.asarray(c, dtype=np.float64)))
+    best = fallback_witness(net, box, norm, c, tol)
+    return Outcome(np.asarray(c, dtype=np.float64), value, best, Status.OPTIMAL, Stats())
+
+
 def solve_milp(problem: Problem, time_limit: float | None = None,
                tol: Tolerances = DEFAULT_TOLERANCES, tighten: bool = True,
                max_cuts: int = 10) -> LipschitzResult:
@@ -578,6 +586,10 @@ def solve_milp(problem: Problem, time_limit: float | None = None,
     if isinstance(max_cuts, bool) or not isinstance(max_cuts, int) or max_cuts < 0:
         raise InputError(f"max_cuts must be an integer >= 0, got {max_cuts!r}")
     deadline = Deadline(time_limit)
+    options = {"tighten": bool(tighten), "max_cuts": max_cuts, "time_limit": time_limit}
+    if problem.network.num_hidden_layers == 0:  # affine: no MIP to solve
+        outcomes = [_affine_outcome(problem, c, tol) for c in problem.functionals]
+        return assemble(problem, outcomes, Method.MILP, tol, deadline.elapsed(), options)
     tight = tighten_bounds(problem.network, problem.box, tol, deadline, bool(tighten))
     fwd = tight.bounds
     net = problem.network
@@ -591,6 +603,5 @@ def solve_milp(problem: Problem, time_limit: float | None = None,
             outcomes.append(Outcome(np.asarray(c, float), bound, None, Status.OPTIMAL, Stats()))
             continue
         outcomes.append(_solve_functional(problem, c, fwd, tol, deadline, max_cuts))
-    options = {"tighten": bool(tighten), "max_cuts": max_cuts, "time_limit": time_limit}
     shared = Stats(lps=tight.lps, time_presolve_s=tight.time_s)
     return assemble(problem, outcomes, Method.MILP, tol, deadline.elapsed(), options, shared)

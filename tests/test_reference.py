@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+import bnblip
 from bnblip.bounds import forward_interval
 from bnblip.errors import InputError, TooLargeError
 from bnblip.network import Network
@@ -393,3 +394,24 @@ def test_issue2_milp_equals_enumeration_deeper(seed):
     for widen in (0.0, 2e-12):
         value = solve_milp(problem, tol=Tolerances(bound_rel_widen=widen)).value
         assert value == pytest.approx(exact, rel=1e-6), (widen, value, exact)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1", "l2"])
+def test_affine_network_without_hidden_layers(norm):
+    """One linear region: the constant is the dual norm of ``W^T c`` (both references
+    used to fail with an IndexError here)."""
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=(3, 4))
+    net = Network.from_layers([w], [rng.normal(size=3)])
+    box = Box(-np.ones(4), np.ones(4))
+    c = np.array([1.0, -1.0, 0.5])
+    g = w.T @ c
+    expected = {"linf": np.abs(g).sum(), "l1": np.abs(g).max(), "l2": np.linalg.norm(g)}[norm]
+    for method in ("bnb", "enumerate", "milp"):
+        if method == "milp" and norm == "l2":
+            continue
+        res = bnblip.lipschitz(net, box, norm, c=c, method=method)
+        assert res.status is Status.OPTIMAL, method
+        assert res.value == pytest.approx(expected, rel=1e-12), method
+        assert res.witness is not None and np.all(box.lower <= res.witness) and \
+            np.all(res.witness <= box.upper)
