@@ -398,13 +398,18 @@ def build_mip(network: Network, box: Box, norm: Norm, c, fwd: ForwardBounds,
 
 @dataclass(frozen=True, eq=False)
 class MipRun:
-    """One HiGHS MIP solve: the dual (upper) bound, the incumbent and its pattern."""
+    """One HiGHS MIP solve: the dual (upper) bound, the incumbent and its pattern.
+
+    ``error`` is HiGHS's message when the solve failed (e.g. "Solve error"); the
+    run then carries no bound and no incumbent.
+    """
 
     finished: bool
     upper: float | None
     x: np.ndarray | None
     pattern: Pattern | None
     nodes: int
+    error: str | None = None
 
 
 def _pattern_of(mip: MipModel, solution: np.ndarray) -> Pattern:
@@ -438,7 +443,7 @@ def run_mip(mip: MipModel, tol: Tolerances, time_limit: float | None,
                    constraints=rows, options=options)
     nodes = int(res.get("mip_node_count") or 0)
     if res.status not in (0, 1):
-        raise RuntimeError(f"HiGHS MIP failed: {res.message}")
+        return MipRun(False, None, None, None, nodes, error=str(res.message))
     dual = res.get("mip_dual_bound")
     upper = None if dual is None or not np.isfinite(dual) else -float(dual)
     if res.x is None:
@@ -516,6 +521,11 @@ def _solve_functional(problem: Problem, c: np.ndarray, fwd: ForwardBounds, tol: 
             break
         run = run_mip(mip, tol, remaining, cuts)
         nodes += run.nodes
+        if run.error is not None:
+            logger.warning("milp: HiGHS's MIP failed (%s); the result keeps the interval "
+                           "bound and the best witness, status 'incomplete'", run.error)
+            status = Status.INCOMPLETE
+            break
         upper = upper if run.upper is None else min(upper, run.upper)
         full = True
         if run.x is not None:

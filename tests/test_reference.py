@@ -415,3 +415,29 @@ def test_affine_network_without_hidden_layers(norm):
         assert res.value == pytest.approx(expected, rel=1e-12), method
         assert res.witness is not None and np.all(box.lower <= res.witness) and \
             np.all(res.witness <= box.upper)
+
+
+def test_milp_solver_error_becomes_an_incomplete_result(monkeypatch, caplog):
+    """A HiGHS MIP failure ("Solve error") used to escape as a RuntimeError; it is now
+    a result with the interval bound, a re-checked witness and status 'incomplete'."""
+    from scipy.optimize import OptimizeResult
+
+    from bnblip import reference_milp
+
+    def failing_milp(*args, **kwargs):
+        return OptimizeResult(status=4, message="Solve error", x=None, fun=None,
+                              mip_node_count=3)
+
+    rng = np.random.default_rng(5)
+    net = random_network(rng, [3, 6, 5, 1])
+    problem = make_problem(net, Box(-np.ones(3), np.ones(3)), "linf", c=np.ones(1))
+    exact = solve_enumerate(problem)
+    monkeypatch.setattr(reference_milp, "milp", failing_milp)
+    with caplog.at_level(logging.WARNING, logger="bnblip.reference"):
+        res = solve_milp(problem)
+    assert res.status is Status.INCOMPLETE
+    assert "Solve error" in caplog.text
+    assert res.upper_bound >= exact.value * (1 - 1e-9)
+    assert res.lower_bound <= exact.value * (1 + 1e-9)
+    assert res.value == res.upper_bound
+    assert res.witness is not None
