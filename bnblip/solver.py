@@ -488,11 +488,9 @@ class _Search:
             return
         t0 = time.perf_counter()
         net = self.network
-        phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
-        root = self.evaluate(phases, _root_directions(self.problem.norm, net.input_dim)[0],
-                             0, 0, None)
-        if root.state is not NodeState.INFEASIBLE:
-            phases = root.phases
+        phases, empty = self._root_phases()
+        if empty:
+            phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
         layout = build_layout(net, self.tol.lp_small_entry, phases)
         self.lp = BACKENDS[self.opts.lp_backend](layout, self.tol.feas_tol)
         self.lp_check = SolutionCheck(layout)
@@ -812,14 +810,18 @@ class _Search:
             logger.debug("incumbent %.10g", witness.value)
             self.incumbent = witness
 
+    def _root_phases(self) -> tuple[tuple, bool]:
+        """Phases the root's forward bounds decide over the whole box (with the
+        tightened root bounds once they exist), and whether they prove it empty."""
+        box = self.problem.box
+        zero = tuple(np.zeros(h, dtype=np.int8) for h in self.network.hidden_widths)
+        return self._decide_phases(self._forward(zero, None, (box.lower, box.upper)), zero)
+
     def flippable(self) -> Pattern:
         """Per hidden layer, the neurons the root's forward bounds leave ambiguous
         (only they can change sign in the box); computed once."""
         if self.root_flippable is None:
-            box = self.problem.box
-            zero = tuple(np.zeros(h, dtype=np.int8) for h in self.network.hidden_widths)
-            fb = self._forward(zero, None, (box.lower, box.upper))
-            phases, _ = self._decide_phases(fb, zero)
+            phases, _ = self._root_phases()
             self.root_flippable = tuple(p == 0 for p in phases)
         return self.root_flippable
 
