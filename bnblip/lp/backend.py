@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bnblip.lp.relaxation import NodeData, RelaxationLayout
+from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
 from bnblip.lp.sanitize import fold_small_entries
 from bnblip.options import DEFAULT_TOLERANCES
 
@@ -89,10 +89,8 @@ class _Folder:
 
     def __init__(self, layout: RelaxationLayout, threshold: float):
         self.threshold = threshold
-        mat = layout.matrix.tocoo()
-        variable = np.zeros(mat.shape, dtype=bool)
-        variable[layout.coef_rows, layout.coef_cols] = True
-        small = (mat.data != 0) & (np.abs(mat.data) < threshold) & ~variable[mat.row, mat.col]
+        mat = constant_part(layout)
+        small = (mat.data != 0) & (np.abs(mat.data) < threshold)
         self.const_rows = mat.row[small]
         self.const_cols = mat.col[small]
         self.const_vals = mat.data[small]

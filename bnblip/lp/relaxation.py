@@ -331,6 +331,16 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
 
 
+def constant_part(layout: RelaxationLayout) -> sparse.coo_matrix:
+    """``layout.matrix`` with its node-dependent coefficients (placeholders at
+    ``coef_rows, coef_cols``) set to 0; the entries keep their positions."""
+    coo = layout.matrix.tocoo()
+    keys = coo.row.astype(np.int64) * layout.num_cols + coo.col
+    coef_keys = layout.coef_rows.astype(np.int64) * layout.num_cols + layout.coef_cols
+    values = np.where(np.isin(keys, coef_keys), 0.0, coo.data)
+    return sparse.coo_matrix((values, (coo.row, coo.col)), shape=coo.shape)
+
+
 class SolutionCheck:
     """Feasibility of a full column vector (e.g. the parent node's LP optimum) for
     a node's LP.
@@ -341,12 +351,8 @@ class SolutionCheck:
     """
 
     def __init__(self, layout: RelaxationLayout):
-        coo = layout.matrix.tocoo()
-        keys = coo.row.astype(np.int64) * layout.num_cols + coo.col
-        coef_keys = layout.coef_rows.astype(np.int64) * layout.num_cols + layout.coef_cols
-        values = np.where(np.isin(keys, coef_keys), 0.0, coo.data)
         self.layout = layout
-        self.constant = sparse.csr_matrix((values, (coo.row, coo.col)), shape=coo.shape)
+        self.constant = constant_part(layout).tocsr()
 
     def feasible(self, data: NodeData, values: np.ndarray, tol: float) -> bool:
         """Whether ``values`` meets every column and row bound of ``data`` within
