@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
 
+from bnblip.lp.small import minimise
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box
@@ -157,16 +157,16 @@ def interior_point(halfspaces: Halfspaces, box: Box,
         t_bounds = (-np.inf, float(np.max(upper - lower)) + box_gap)
     cost = np.zeros(a_ub.shape[1])
     cost[-1] = -1.0
-    bounds = np.column_stack([np.append(lower, t_bounds[0]), np.append(upper, t_bounds[1])])
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    if res.status != 0:
+    solution = minimise(cost, a_ub, b_ub, np.append(lower, t_bounds[0]),
+                        np.append(upper, t_bounds[1]))
+    if solution is None:
         return None
-    depth = float(res.x[-1])
+    depth = float(solution[-1])
     radius = min(depth, box_gap)
     if radius <= tol.interior_margin:
         return None
     point = box.lower.copy()
-    point[free] = res.x[:-1]
+    point[free] = solution[:-1]
     return InteriorPoint(point, radius, inset_bound=depth >= box_gap)
 
 

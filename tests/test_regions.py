@@ -240,3 +240,28 @@ def test_keep_masks_must_cover_every_layer_and_inset_range():
     for bad in (0.0, 0.5):
         with pytest.raises(InputError, match="region_inset must be in"):
             Tolerances(region_inset=bad)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_small_lp_front_end_matches_linprog(seed):
+    """``lp.small.minimise`` (highspy, no presolve) reaches linprog's optimum on
+    random bounded LPs, feasible or not."""
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    from bnblip.lp.small import minimise
+
+    rng = np.random.default_rng(seed)
+    m, n = rng.integers(1, 15), rng.integers(1, 40)
+    a = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.7)
+    b = rng.normal(size=m) * (3.0 if seed % 2 else 0.2)
+    lower = -rng.random(n)
+    upper = rng.random(n)
+    cost = rng.normal(size=n)
+    ref = linprog(cost, A_ub=a, b_ub=b, bounds=np.column_stack([lower, upper]),
+                  method="highs")
+    x = minimise(cost, sparse.csr_matrix(a), b, lower, upper)
+    assert (x is None) == (ref.status != 0)
+    if x is not None:
+        assert np.all(a @ x <= b + 1e-7) and np.all(x >= lower - 1e-9) and np.all(x <= upper + 1e-9)
+        assert cost @ x == pytest.approx(ref.fun, rel=1e-7, abs=1e-9)
