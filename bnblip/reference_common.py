@@ -14,6 +14,7 @@ import numpy as np
 
 from bnblip.bounds import ForwardBounds, backward_interval, derivative_bounds
 from bnblip.incumbent import Witness, check_witness, witness_for_pattern
+from bnblip.lp.small import quiet_highs
 from bnblip.network import Network
 from bnblip.options import Tolerances
 from bnblip.problem import Box, Norm, Problem
@@ -21,16 +22,9 @@ from bnblip.result import LipschitzResult, Method, Stats, Status
 
 
 def silent_highs(feas_tol: float):
-    """A fresh HiGHS handle with console output off and tight tolerances.
-
-    ``highspy.Highs()`` prints a banner while it is being constructed (before any
-    option can be set), and the library never prints; its base class
-    ``highspy._core._Highs`` has the same model API without the banner.
-    """
-    from highspy import _core
-
-    highs = _core._Highs()
-    highs.setOptionValue("output_flag", False)
+    """A fresh HiGHS handle (:func:`bnblip.lp.small.quiet_highs`) with tight
+    tolerances."""
+    highs = quiet_highs()
     highs.setOptionValue("primal_feasibility_tolerance", feas_tol)
     highs.setOptionValue("dual_feasibility_tolerance", feas_tol)
     return highs

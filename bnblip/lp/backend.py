@@ -18,6 +18,7 @@ import numpy as np
 
 from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
 from bnblip.lp.sanitize import fold_small_entries
+from bnblip.lp.small import quiet_highs
 from bnblip.options import DEFAULT_TOLERANCES
 
 
@@ -129,13 +130,10 @@ class HighspyBackend:
                  time_limit: float | None = None,
                  small_entry: float = DEFAULT_TOLERANCES.lp_small_entry):
         import highspy
-        from highspy import _core
 
         self._highspy = highspy
         self.layout = layout
-        # the _Highs base class has the model API without the construction banner
-        h = _core._Highs()
-        h.setOptionValue("output_flag", False)
+        h = quiet_highs()
         h.setOptionValue("primal_feasibility_tolerance", max(feas_tol, 1e-10))
         h.setOptionValue("dual_feasibility_tolerance", max(feas_tol, 1e-10))
         h.setOptionValue("presolve", "off")

@@ -14,6 +14,20 @@ import numpy as np
 from scipy import sparse
 
 
+def quiet_highs():
+    """A ``highspy`` solver instance with its output off.
+
+    ``highspy.Highs()`` prints a banner while it is being constructed, before any
+    option can be set, and the library never prints; its base class
+    ``highspy._core._Highs`` has the same model API without the banner.
+    """
+    from highspy import _core
+
+    h = _core._Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def minimise(cost: np.ndarray, a_ub: sparse.csr_matrix, b_ub: np.ndarray,
              lower: np.ndarray, upper: np.ndarray) -> np.ndarray | None:
     """Optimal ``x`` of the LP, or ``None`` when HiGHS does not report an optimum
@@ -32,11 +46,9 @@ def minimise(cost: np.ndarray, a_ub: sparse.csr_matrix, b_ub: np.ndarray,
     ndarray or None
     """
     import highspy
-    from highspy import _core
 
     a_ub = sparse.csr_matrix(a_ub)
-    h = _core._Highs()  # the base class: no construction banner
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("presolve", "off")  # costs more than it saves on these LPs
     lp = highspy.HighsLp()
     lp.num_col_ = int(a_ub.shape[1])
