@@ -61,6 +61,7 @@ from bnblip.incumbent import (
 )
 from bnblip.lp.backend import BACKENDS, LPStatus
 from bnblip.lp.relaxation import (
+    PhaseBounds,
     RelaxationLayout,
     SolutionCheck,
     build_layout,
@@ -282,6 +283,8 @@ class NodeLP:
     bound: float | None
     basis: object | None
     point: LPPoint | None = None
+    fix: tuple[np.ndarray, ...] | None = None
+    """Per hidden layer, phases the LP's duals decide (0: none), or ``None``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,6 +301,7 @@ class _Counters:
     evaluations: int = 0
     lps: int = 0
     lps_reused: int = 0
+    phases_fixed: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0
     max_depth: int = 0
@@ -641,9 +645,40 @@ class _Search:
         lower = max(self.lower, 0.0)
         self.record_lp(self.closable(bound) or node.bound - bound > LP_USEFUL_GAP_SHARE
                        * max(node.bound - lower, 0.0))
-        return replace(node, bound=bound, lp_done=True,
+        node = replace(node, bound=bound, lp_done=True,
                        warm=out.basis if out.basis is not None else node.warm,
                        lp_point=out.point)
+        if out.fix is None or self.closable(bound):
+            return node
+        return self._fix_phases(node, out.fix)
+
+    def _fix_phases(self, node: Node, fix: tuple[np.ndarray, ...]) -> Node:
+        """``node`` re-evaluated with the phases its LP's duals decided (its region
+        loses only points that cannot beat the incumbent)."""
+        phases = tuple(np.where(f != 0, f, p).astype(p.dtype) for p, f in zip(node.phases, fix))
+        self.count.phases_fixed += sum(int(np.count_nonzero(f)) for f in fix)
+        fixed = self.evaluate(phases, node.directions, node.functional, node.depth, node)
+        if fixed.state is not NodeState.OPEN:
+            return fixed
+        return replace(fixed, lp_done=True, warm=node.warm, lp_point=node.lp_point)
+
+    def _dual_fixings(self, bounds: PhaseBounds | None, dlo, dhi) -> tuple | None:
+        """Phases decided by an LP's duals: a free neuron is fixed when the bound of
+        the LP with its other phase (:func:`bnblip.lp.relaxation.phase_bounds`),
+        widened by the LP margin, is below the incumbent (reduced-cost fixing)."""
+        lower = self.lower
+        if bounds is None or not (lower > 0.0 and math.isfinite(lower)):
+            return None
+        fixes = []
+        for k, neurons in enumerate(self.lp.layout.ambiguous):
+            free = dlo[k][neurons] != dhi[k][neurons]
+            no_active = bounds.if_active[k] + self._lp_margin(bounds.if_active[k]) < lower
+            no_inactive = bounds.if_inactive[k] + self._lp_margin(bounds.if_inactive[k]) < lower
+            fix = np.zeros(dlo[k].size, dtype=np.int8)
+            fix[neurons[free & no_active & ~no_inactive]] = INACTIVE
+            fix[neurons[free & no_inactive & ~no_active]] = ACTIVE
+            fixes.append(fix)
+        return tuple(fixes) if any(np.any(f) for f in fixes) else None
 
     def want_lp(self) -> bool:
         """The LP policy: 'auto' runs the LP while the measured share of useful LPs
@@ -684,7 +719,8 @@ class _Search:
         point = LPPoint(self.lp.layout, sol.values) if sol.values is not None else None
         if directions.is_ball:
             return NodeLP(math.inf, sol.basis, point)
-        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis, point)
+        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis, point,
+                      self._dual_fixings(sol.phases, dlo, dhi))
 
     def _lp_cutoff(self, directions: DirectionSet) -> float | None:
         """Value at which the LP may stop: its margin-widened bound is then at most
@@ -888,16 +924,22 @@ class _Search:
         """Record a freshly created child; return it if it stays open."""
         self.count.nodes += 1
         self.count.max_depth = max(self.count.max_depth, child.depth)
-        if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
-            self.count.pruned_infeasible += 1
-            return None
-        if child.state is NodeState.LEAF:
-            self.close_leaf(child)
+        if self.settle(child):
             return None
         if self.closable(child.bound):
             self.prune(child)
             return None
         return child
+
+    def settle(self, node: Node) -> bool:
+        """Close ``node`` if it is not open (empty, dominated or a leaf)."""
+        if node.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
+            self.count.pruned_infeasible += 1
+            return True
+        if node.state is NodeState.LEAF:
+            self.close_leaf(node)
+            return True
+        return False
 
     def prune(self, node: Node) -> None:
         self.count.pruned_bound += 1
@@ -1136,8 +1178,7 @@ class _Search:
             if not node.lp_done:
                 node = self.refine(node)
                 self.current = node
-                if node.state is NodeState.INFEASIBLE:
-                    self.count.pruned_infeasible += 1
+                if self.settle(node):
                     self.current = None
                     continue
                 if self.heap and node.bound < -self.heap[0][0]:

@@ -887,3 +887,60 @@ def test_issue3_skipped_child_lps_would_not_have_lowered_the_bound(seed, monkeyp
     assert res.stats.lps_reused == len(checked)
     if seed == 0:
         assert checked  # the path is exercised
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_phase_bounds_bound_the_lp_with_a_phase_fixed(seed):
+    """The weak-duality bound of the LP with one relaxed phase fixed is at least that
+    LP's optimum, and the larger of a neuron's two bounds is the LP's own optimum."""
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+    from bnblip.lp.relaxation import NodeData
+
+    rng, net, box = _random_net_box(8300 + seed, [3, 6, 5, 2], 0.6)
+    c = rng.normal(size=2)
+    dirs = DirectionSet(np.array([1.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]))
+    layout, data = _root_lp_data(net, box, c, dirs)
+    sol = HighspyBackend(layout).solve(data)
+    assert sol.status is LPStatus.OPTIMAL and sol.phases is not None
+    checked = 0
+    for k, cols in enumerate(layout.col_d):
+        free = data.col_lower[cols] < data.col_upper[cols]  # the others are decided
+        both = np.maximum(sol.phases.if_inactive[k], sol.phases.if_active[k])[free]
+        assert np.allclose(both, sol.value, rtol=1e-7, atol=1e-9)
+        for i in np.flatnonzero(free):
+            col = cols[i]
+            for value, bound in ((0.0, sol.phases.if_inactive[k][i]),
+                                 (1.0, sol.phases.if_active[k][i])):
+                lower, upper = data.col_lower.copy(), data.col_upper.copy()
+                lower[col] = upper[col] = value
+                fixed = HighspyBackend(layout).solve(
+                    NodeData(lower, upper, data.row_lower, data.row_upper, data.coefs))
+                if fixed.status is LPStatus.OPTIMAL:
+                    assert fixed.value <= bound + 1e-7 * abs(bound) + 1e-9
+                    checked += 1
+                else:
+                    assert fixed.status is LPStatus.INFEASIBLE
+    assert checked > 0
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_issue3_dual_phase_fixing_keeps_exact_values(seed):
+    """Phases fixed by node LPs' duals never cut off the optimum: the engine with
+    LPs at every node still equals region enumeration (all norms), and the fixing
+    happens on these problems."""
+    norm = ("linf", "l1")[seed % 2]
+    n = 2 + seed % 3
+    widths = [n, 6 + seed % 3, 5, 1 + seed % 2]
+    problem = small_problem(8400 + seed, widths, norm, radius=0.3 + 0.1 * (seed % 4))
+    c = problem.functionals[0]
+    res = solve_bnb(problem, lp="always", inputs="never")
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, enumerate_regions(problem.network, problem.box, norm, c))
+    assert_witness(res, problem)
+    if seed in FIXING_SEEDS:
+        assert res.stats.phases_fixed > 0
+
+
+FIXING_SEEDS = (8, 11)
+"""Seeds of the test above where the duals are known to fix phases (so the path is
+exercised); the others may or may not."""

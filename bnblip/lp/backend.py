@@ -16,7 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
-from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
+from bnblip.lp.relaxation import (
+    NodeData,
+    PhaseBounds,
+    RelaxationLayout,
+    constant_part,
+    phase_bounds,
+)
 from bnblip.lp.sanitize import fold_small_entries
 from bnblip.lp.small import quiet_highs
 from bnblip.options import DEFAULT_TOLERANCES
@@ -49,6 +55,9 @@ class LPSolution:
         related node; ``None`` when the backend has none.
     values : ndarray or None
         The whole optimal solution (every column), when optimal.
+    phases : PhaseBounds or None
+        When optimal (and the backend has the duals), bounds of the maximum with
+        each relaxed phase fixed (:func:`bnblip.lp.relaxation.phase_bounds`).
     """
 
     status: LPStatus
@@ -56,6 +65,7 @@ class LPSolution:
     x: np.ndarray | None
     basis: object | None = None
     values: np.ndarray | None = None
+    phases: PhaseBounds | None = None
 
 
 class LPBackend(Protocol):
@@ -160,7 +170,8 @@ class HighspyBackend:
         self._all_rows = np.arange(layout.num_rows, dtype=np.int32)
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
 
-    def _load(self, data: NodeData) -> None:
+    def _load(self, data: NodeData) -> NodeData:
+        """Send ``data`` (with small entries folded) to the model; return what was sent."""
         data = self._folder.node(data)
         h = self.highs
         lay = self.layout
@@ -170,10 +181,11 @@ class HighspyBackend:
         self._coefs[changed] = data.coefs[changed]
         h.changeColsBounds(lay.num_cols, self._all_cols, data.col_lower, data.col_upper)
         h.changeRowsBounds(lay.num_rows, self._all_rows, data.row_lower, data.row_upper)
+        return data
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
-        self._load(data)
+        sent = self._load(data)
         h = self.highs
         lay = self.layout
         if basis is not None and basis is not self._basis and \
@@ -190,11 +202,14 @@ class HighspyBackend:
             self._basis = h.getBasis()
             return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
         if status == ms.kOptimal:
-            values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+            solution = h.getSolution()
+            values = np.asarray(solution.col_value, dtype=np.float64)
             value = -h.getInfo().objective_function_value
             self._basis = h.getBasis()
+            phases = phase_bounds(lay, sent, np.asarray(solution.row_dual, dtype=np.float64),
+                                  np.asarray(solution.col_dual, dtype=np.float64))
             return LPSolution(LPStatus.OPTIMAL, float(value), values[lay.x_cols], self._basis,
-                              values)
+                              values, phases)
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)

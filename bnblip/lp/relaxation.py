@@ -331,6 +331,60 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
 
 
+@dataclass(frozen=True, eq=False)
+class PhaseBounds:
+    """Upper bounds of a node LP's maximum with one relaxed phase ``d`` fixed, per
+    hidden layer for the neurons of ``RelaxationLayout.ambiguous``.
+
+    Attributes
+    ----------
+    if_inactive, if_active : tuple of ndarray
+        Bound with ``d = 0`` and with ``d = 1``.
+    """
+
+    if_inactive: tuple[np.ndarray, ...]
+    if_active: tuple[np.ndarray, ...]
+
+
+def _dual_terms(dual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """``min(dual * lower, dual * upper)`` per entry, 0 where ``dual`` is 0 (even
+    against an infinite bound), ``-inf`` where the dual meets an infinite bound."""
+    with np.errstate(invalid="ignore"):
+        low = np.where(dual == 0.0, 0.0, dual * lower)
+        high = np.where(dual == 0.0, 0.0, dual * upper)
+    return np.minimum(low, high)
+
+
+def phase_bounds(layout: RelaxationLayout, data: NodeData, row_dual: np.ndarray,
+                 col_dual: np.ndarray) -> PhaseBounds:
+    """Weak-duality bounds of the LP maximum with each free ``d`` fixed.
+
+    The LP minimises ``cost @ v`` (``-sum t``); for row duals ``y`` and reduced
+    costs ``r = cost - A^T y`` every feasible ``v`` has ``cost @ v = y @ (A v) +
+    r @ v >= sum_i min(y_i rl_i, y_i ru_i) + sum_j min(r_j l_j, r_j u_j)``.  This holds
+    for any ``y`` (optimal or not, signs right or wrong), so the bound stays sound
+    under the solver's tolerances; with ``d``'s bounds set to ``[v, v]`` it bounds the
+    maximum with that phase.
+
+    Parameters
+    ----------
+    layout : RelaxationLayout
+    data : NodeData
+        The node data the LP was solved with (after folding small entries).
+    row_dual, col_dual : ndarray
+        Row duals and reduced costs of the minimisation, ``cost = A^T y + r``.
+    """
+    rows = _dual_terms(row_dual, data.row_lower, data.row_upper)
+    cols = _dual_terms(col_dual, data.col_lower, data.col_upper)
+    total = float(np.sum(rows)) + float(np.sum(cols))
+    inactive, active = [], []
+    for col_d in layout.col_d:
+        rest = total - cols[col_d]
+        inactive.append(-rest)
+        active.append(-(rest + col_dual[col_d]))
+    return PhaseBounds(tuple(inactive), tuple(active))
+
+
 def constant_part(layout: RelaxationLayout) -> sparse.coo_matrix:
     """``layout.matrix`` with its node-dependent coefficients (placeholders at
     ``coef_rows, coef_cols``) set to 0; the entries keep their positions."""
