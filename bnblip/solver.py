@@ -662,7 +662,8 @@ class _Search:
             return fixed
         return replace(fixed, lp_done=True, warm=node.warm, lp_point=node.lp_point)
 
-    def _dual_fixings(self, bounds: PhaseBounds | None, dlo, dhi) -> tuple | None:
+    def _dual_fixings(self, bounds: PhaseBounds | None, dlo: tuple[np.ndarray, ...],
+                      dhi: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
         """Phases decided by an LP's duals: a free neuron is fixed when the bound of
         the LP with its other phase (:func:`bnblip.lp.relaxation.phase_bounds`),
         widened by the LP margin, is below the incumbent (reduced-cost fixing)."""

@@ -923,6 +923,11 @@ def test_issue3_phase_bounds_bound_the_lp_with_a_phase_fixed(seed):
     assert checked > 0
 
 
+FIXING_SEEDS = (8, 11)
+"""Seeds of the test below where the duals are known to fix phases (so the path is
+exercised); the others may or may not."""
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_issue3_dual_phase_fixing_keeps_exact_values(seed):
     """Phases fixed by node LPs' duals never cut off the optimum: the engine with
@@ -939,8 +944,3 @@ def test_issue3_dual_phase_fixing_keeps_exact_values(seed):
     assert_witness(res, problem)
     if seed in FIXING_SEEDS:
         assert res.stats.phases_fixed > 0
-
-
-FIXING_SEEDS = (8, 11)
-"""Seeds of the test above where the duals are known to fix phases (so the path is
-exercised); the others may or may not."""

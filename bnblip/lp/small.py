@@ -14,12 +14,16 @@ import numpy as np
 from scipy import sparse
 
 
-def quiet_highs():
+def quiet_highs() -> object:
     """A ``highspy`` solver instance with its output off.
 
     ``highspy.Highs()`` prints a banner while it is being constructed, before any
     option can be set, and the library never prints; its base class
     ``highspy._core._Highs`` has the same model API without the banner.
+
+    Returns
+    -------
+    highspy._core._Highs
     """
     from highspy import _core
 
@@ -62,7 +66,8 @@ def minimise(cost: np.ndarray, a_ub: sparse.csr_matrix, b_ub: np.ndarray,
     lp.a_matrix_.start_ = a_ub.indptr
     lp.a_matrix_.index_ = a_ub.indices
     lp.a_matrix_.value_ = a_ub.data
-    h.passModel(lp)
+    if h.passModel(lp) == highspy.HighsStatus.kError:
+        raise RuntimeError("HiGHS rejected the LP model")
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
