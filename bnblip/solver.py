@@ -660,7 +660,7 @@ class _Search:
         fixed = self.evaluate(phases, node.directions, node.functional, node.depth, node)
         if fixed.state is not NodeState.OPEN:
             return fixed
-        return replace(fixed, lp_done=True, warm=node.warm, lp_point=node.lp_point)
+        return replace(fixed, lp_done=True)  # basis and LP point come from ``node``
 
     def _dual_fixings(self, bounds: PhaseBounds | None, dlo: tuple[np.ndarray, ...],
                       dhi: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
