@@ -9,7 +9,7 @@ from bnblip.network import Network
 from bnblip.options import DEFAULT_ABS_GAP, DEFAULT_REL_GAP, Tolerances
 from bnblip.problem import Box, Problem, make_problem
 from bnblip.result import LipschitzResult, Method
-from bnblip.scaling import normalize, restore
+from bnblip.scaling import normalize, progress_in_original_units, restore
 
 logger = logging.getLogger("bnblip")
 
@@ -78,6 +78,9 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
                                    time_limit, node_limit, rel_gap, abs_gap)
     logger.info("solving %s with method %s, norm %s", network, meth.value, problem.norm.value)
     scaled, scaling = normalize(problem)
+    if "progress" in method_options:
+        method_options = dict(method_options, progress=progress_in_original_units(
+            method_options["progress"], scaling))
     result = _dispatch(scaled, meth, tol, time_limit, node_limit, method_options)
     return restore(result, problem, scaling, tol)
 

@@ -98,6 +98,21 @@ def restore(result: LipschitzResult, problem: Problem, scaling: Scaling,
                                functional=functional)
 
 
+def progress_in_original_units(callback, scaling: Scaling):
+    """Wrap a solver's ``progress`` callback so that it receives the bounds of the
+    original problem (the solver sees the scaled one); a non-callable ``callback`` is
+    returned as is for the solver's own validation to reject."""
+    if not callable(callback) or scaling.factor == 1.0:
+        return callback
+    factor = scaling.factor
+
+    def report(progress) -> None:
+        callback(dataclasses.replace(progress, lower=float(progress.lower * factor),
+                                     upper=float(progress.upper * factor)))
+
+    return report
+
+
 def _functional_index(problem: Problem, scaled_c, scaling: Scaling) -> int:
     """Index of the original functional whose scaled copy is ``scaled_c``."""
     if scaled_c is None:

@@ -43,3 +43,19 @@ def test_issue3_lipschitz_is_scale_equivariant():
         assert res.value == pytest.approx(base * 1e9, rel=1e-6)
         grad = scaled_net.gradient(res.witness, [1.0])
         assert np.abs(grad).sum() == pytest.approx(res.lower_bound, rel=1e-12)
+
+
+def test_issue3_progress_reports_original_units():
+    rng = np.random.default_rng(5)
+    net = random_network(rng, [3, 8, 8, 1])
+    big = bnblip.Network.from_layers([w * 1e3 for w in net.weights],
+                                     [b * 1e3 ** (k + 1) for k, b in enumerate(net.biases)])
+    box = Box(-np.ones(3), np.ones(3))
+    assert normalize(make_problem(big, box, "linf"))[1].factor != 1.0
+    records = []
+    res = bnblip.lipschitz(big, box, "linf", progress=records.append, progress_interval_s=0.0)
+    assert res.status is Status.OPTIMAL
+    assert records[-1].upper == pytest.approx(res.upper_bound, rel=1e-9)
+    assert records[-1].lower == pytest.approx(res.lower_bound, rel=1e-9)
+    assert all(isinstance(r.upper, float) and r.lower <= res.upper_bound * (1 + 1e-9)
+               for r in records)
