@@ -944,3 +944,68 @@ def test_issue3_dual_phase_fixing_keeps_exact_values(seed):
     assert_witness(res, problem)
     if seed in FIXING_SEEDS:
         assert res.stats.phases_fixed > 0
+
+
+# ------------------------------------------------- deferred gradient tightening
+WIDE_FIRST = [4, 64, 6, 1]
+"""Backward tightening needs 2 * (64 + 4) = 136 > 128 LPs here: it is deferred."""
+
+
+def _search_after_root_tightening(problem):
+    from bnblip.options import DEFAULT_TOLERANCES
+    from bnblip.solver import BnbOptions, _Search
+
+    search = _Search(problem, DEFAULT_TOLERANCES, BnbOptions(), None, None)
+    search.build_lp()
+    search.tighten_root()
+    return search
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_deferred_gradient_bounds_hold_and_tighten(seed):
+    problem = small_problem(7300 + seed, WIDE_FIRST, ("linf", "l2")[seed % 2], radius=0.6)
+    search = _search_after_root_tightening(problem)
+    plan = search.backward_plan
+    assert plan is not None and plan.estimate_s > 0
+    assert 0 not in search.root_backward
+    search.backward_plan = replace(plan, estimate_s=0.0)
+    search.maybe_tighten_backward()
+    assert search.backward_plan is None
+    lo, hi = search.root_backward[0].lower[0], search.root_backward[0].upper[0]
+    interval = backward_interval(problem.network, problem.functionals[0], plan.dlo, plan.dhi)
+    assert np.all(lo >= interval.lower[0]) and np.all(hi <= interval.upper[0])
+    assert np.sum(hi - lo) < np.sum(interval.upper[0] - interval.lower[0]) * (1 - 1e-3)
+    rng = np.random.default_rng(seed)
+    grads = problem.network.gradient(problem.box.sample(4000, rng), problem.functionals[0])
+    assert np.all(grads >= lo - 1e-9) and np.all(grads <= hi + 1e-9)
+
+
+def test_issue3_no_deferred_gradient_tightening_for_l1_inputs():
+    search = _search_after_root_tightening(small_problem(7300, WIDE_FIRST, "l1", radius=0.6))
+    assert search.backward_plan is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_deferred_gradient_tightening_keeps_exact_values(seed, monkeypatch):
+    from bnblip.solver import _Search
+
+    norm = ("linf", "l2")[seed % 2]
+    problem = small_problem(7400 + seed, WIDE_FIRST, norm, radius=0.25)
+    plain = solve_bnb(problem, tighten="never")
+    ran = []
+    original = _Search.maybe_tighten_backward
+
+    def at_once(self):
+        if self.backward_plan is not None:
+            self.backward_plan = replace(self.backward_plan, estimate_s=0.0)
+            ran.append(True)
+        original(self)
+
+    monkeypatch.setattr(_Search, "maybe_tighten_backward", at_once)
+    res = solve_bnb(problem, tighten="root")
+    assert ran, "the deferred stage did not run"
+    assert res.status is Status.OPTIMAL and plain.status is Status.OPTIMAL
+    assert close(res.value, plain.value), (res.value, plain.value)
+    assert_witness(res, problem)
+    assert res.upper_bound >= sampled_max(problem.network, problem.box, norm,
+                                          problem.functionals[0]) - 1e-9
