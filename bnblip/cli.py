@@ -176,6 +176,10 @@ def _cmd_solve(args) -> int:
     if args.rel_gap is not None:
         extra["rel_gap"] = args.rel_gap
     method = Method.parse(args.method).value if args.method is not None else None
+    if args.tighten_gradient:
+        if (method or "bnb") != "bnb":
+            raise InputError("--tighten-gradient applies to --method bnb only")
+        extra["gradient"] = "always"
     result = lipschitz(pa.network, pa.box, pa.norm, pa.c, logit_diff=pa.logit_diff,
                        output_norm=pa.output_norm, method=method,
                        time_limit=args.time_limit, node_limit=args.node_limit, **extra,
@@ -258,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_arguments(solve)
     solve.add_argument("--node-limit", type=int, default=None, help="branch-and-bound nodes")
     solve.add_argument("--rel-gap", type=float, default=None, help="relative gap (1e-6)")
+    solve.add_argument("--tighten-gradient", action="store_true",
+                       help="bnb: LP-tighten the input gradient's bounds at the nodes that "
+                            "hold the upper bound (pays on long linf solves)")
     solve.set_defaults(run=_cmd_solve)
     demo = sub.add_parser("demo", help="solve the bundled example network")
     demo.add_argument("--method", default=None, help="bnb, milp or enumerate")

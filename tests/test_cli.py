@@ -172,3 +172,19 @@ def test_demo_compare_table(capsys):
     demo = main(["demo", "--json"])
     assert demo == 0
     assert json.loads(capsys.readouterr().out)["value"] == pytest.approx(exact, rel=1e-6)
+
+
+def test_issue3_tighten_gradient_flag(model, capsys):
+    path, _ = model
+    values = []
+    for flag in ([], ["--tighten-gradient"]):
+        code, out, err = run(["solve", path, "--lower", "-1", "--upper", "1", "--c", "1,-1",
+                              "--json", *flag], capsys)
+        assert code == 0, err
+        values.append(json.loads(out))
+    assert all(v["status"] == "optimal" for v in values)
+    assert values[0]["value"] == pytest.approx(values[1]["value"], rel=1e-6)
+    code, out, err = run(["solve", path, "--lower", "-1", "--upper", "1", "--c", "1,-1",
+                          "--method", "milp", "--tighten-gradient"], capsys)
+    assert code == 2 and "--tighten-gradient applies to --method bnb only" in err
+    assert "Traceback" not in err

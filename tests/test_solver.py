@@ -1009,3 +1009,73 @@ def test_issue3_deferred_gradient_tightening_keeps_exact_values(seed, monkeypatc
     assert_witness(res, problem)
     assert res.upper_bound >= sampled_max(problem.network, problem.box, norm,
                                           problem.functionals[0]) - 1e-9
+
+
+# ------------------------------------------------- node gradient tightening
+def _count_tightenings(monkeypatch):
+    from bnblip.solver import _Search
+
+    calls = []
+    original = _Search._gradient_lp_bounds
+
+    def counted(self, node, cols):
+        calls.append(int(np.count_nonzero(cols)))
+        return original(self, node, cols)
+
+    monkeypatch.setattr(_Search, "_gradient_lp_bounds", counted)
+    return calls
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_issue3_node_gradient_tightening_keeps_exact_values(seed, monkeypatch):
+    """LP bounds of the input gradient at popped nodes (inherited by their subtrees)
+    never cut off the optimum: equal to region enumeration, and they do run."""
+    n = 2 + seed % 3
+    problem = small_problem(8700 + seed, [n, 7 + seed % 3, 6, 1], "linf",
+                            radius=0.4 + 0.1 * (seed % 3))
+    calls = _count_tightenings(monkeypatch)
+    res = solve_bnb(problem, gradient="always", inputs="never", tighten="never")
+    assert res.status is Status.OPTIMAL
+    c = problem.functionals[0]
+    assert close(res.value, enumerate_regions(problem.network, problem.box, "linf", c))
+    assert_witness(res, problem)
+    if res.stats.nodes > 20:
+        assert calls, "no node gradient tightening ran"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_node_gradient_bounds_hold_on_the_node(seed):
+    from bnblip.branching import Candidate, Kind
+    from bnblip.options import DEFAULT_TOLERANCES
+    from bnblip.solver import BnbOptions, NodeState, _root_directions, _Search
+
+    problem = small_problem(8800 + seed, [3, 8, 6, 1], "linf", radius=0.6)
+    net, c = problem.network, problem.functionals[0]
+    search = _Search(problem, DEFAULT_TOLERANCES, BnbOptions(gradient="always"), None, None)
+    search.build_lp()
+    phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
+    root = search.evaluate(phases, _root_directions(problem.norm, 3)[0], 0, 0, None)
+    amb = np.flatnonzero(root.info.ambiguous[0])
+    nodes = [root, *search.children(root, Candidate(Kind.NEURON, 0, int(amb[0]), 1.0))]
+    x = problem.box.sample(20000, np.random.default_rng(seed))
+    grads, pre = net.gradient(x, c), net.preactivations(x)
+    narrower = False
+    for node in nodes:
+        if node.state is not NodeState.OPEN:
+            continue
+        inside = np.all([np.all((ph == 0) | ((z > 0) == (ph > 0)), axis=1)
+                         for ph, z in zip(node.phases, pre)], axis=0)
+        free = np.ones(3, dtype=bool)
+        bw = search._gradient_lp_bounds(node, free)
+        lo, hi = bw.lower[0], bw.upper[0]
+        assert np.all(grads[inside] >= lo - 1e-9) and np.all(grads[inside] <= hi + 1e-9)
+        old = node.parts.backward
+        assert np.all(lo >= old.lower[0]) and np.all(hi <= old.upper[0])
+        narrower |= bool(np.sum(hi - lo) < np.sum(old.upper[0] - old.lower[0]) - 1e-9)
+    assert narrower
+
+
+def test_issue3_gradient_option_is_validated():
+    problem = small_problem(1, [2, 4, 1], "linf")
+    with pytest.raises(InputError, match="gradient must be 'always' or 'never'"):
+        solve_bnb(problem, gradient="auto")
