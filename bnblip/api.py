@@ -62,7 +62,8 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
     rel_gap, abs_gap : float
         Optimality gap: ``upper - lower <= max(abs_gap, rel_gap * |upper|)``.
     **method_options
-        Passed to the method (see its documentation).
+        Passed to the method (see its documentation); a ``progress`` callback
+        receives bounds in this problem's units.
 
     Returns
     -------

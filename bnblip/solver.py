@@ -61,6 +61,7 @@ from bnblip.incumbent import (
 )
 from bnblip.lp.backend import BACKENDS, LPStatus
 from bnblip.lp.relaxation import (
+    NodeData,
     PhaseBounds,
     RelaxationLayout,
     SolutionCheck,
@@ -367,10 +368,11 @@ TIGHTEN_BACKWARD_MAX_LPS = 128
 Above it only the input gradient's bounds are tightened, and only once the search
 has run as long as that is estimated to take (:meth:`_Search.maybe_tighten_backward`;
 not for the l1 input norm, whose fixed directions make the LP objective linear in
-the gradient).  Measured: the whole backward tightening paid at once on the 8- and
-10-input nets; on the 64-input digits nets (~330 LPs of about 40 ms each) it slowed
-every case solved within 10 s, but on digits [100,100] r0.1 linf the gradient's
-bounds alone halved in width and the 60 s upper bound fell from 195 to 148-150."""
+the gradient).  Measured: the whole backward tightening paid at once on the public
+8-input nets and the 10-input cube net; on the 64-input digits nets (176-328 LPs,
+about 40 ms each on [100,100]) it slowed every case solved within 10 s, but on
+digits [100,100] r0.1 linf the gradient's bounds alone halved in width and the 60 s
+upper bound fell from 196 to 150."""
 
 
 class _Probe:
@@ -432,7 +434,8 @@ def _intersect(a: ForwardBounds, b: ForwardBounds) -> ForwardBounds:
 
 
 def _meet(bounds: BackwardBounds, prior: BackwardBounds) -> BackwardBounds:
-    """Intersection of two sets of backward bounds valid on the same node."""
+    """Intersection of two sets of backward bounds, each valid on the node (e.g.
+    the node's own and its parent's or the root's)."""
     return BackwardBounds(
         tuple(np.maximum(a, b) for a, b in zip(bounds.lower, prior.lower)),
         tuple(np.minimum(a, b) for a, b in zip(bounds.upper, prior.upper)))
@@ -516,6 +519,9 @@ class _Search:
         self.lp = None  # built by build_lp once the root's known phases are known
         self.lp_enabled = opts.lp != "never" and self.network.num_hidden_layers > 0
         self.lp_probe = _Probe(LP_MIN_USEFUL_RATE)
+        if opts.gradient == "always" and (problem.norm is not Norm.LINF or opts.lp == "never"):
+            raise InputError("gradient='always' applies to the linf input norm with node LPs "
+                             f"(norm {problem.norm.value!r}, lp={opts.lp!r})")
         self.input_probe = _Probe(INPUT_MIN_WIN_RATE)
 
     def build_lp(self) -> None:
@@ -730,11 +736,7 @@ class _Search:
         infeasible, else an upper bound (``inf`` if unusable).  ``None`` (no LP
         solved) when ``reuse``, an ancestor's LP optimum, is feasible for this LP."""
         t0 = time.perf_counter()
-        if self.root_forward is not None:
-            fb = _intersect(fb, self.root_forward)  # nodes made before a deferred tightening
-        data = node_data(self.lp.layout, self.network, box[0], box[1], fb.lower,
-                         fb.upper, dlo, dhi, backward.lower, backward.upper,
-                         directions.lower, directions.upper)
+        data = self._lp_data(box, fb, dlo, dhi, backward, functional, directions)
         if reuse is not None and reuse.layout is self.lp.layout and \
                 self.lp_check.feasible(data, reuse.values, self.tol.lp_reuse_slack):
             self.count.lps_reused += 1
@@ -755,6 +757,29 @@ class _Search:
             return NodeLP(math.inf, sol.basis, point)
         return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis, point,
                       self._dual_fixings(sol.phases, dlo, dhi))
+
+    def _lp_data(self, box, fb: ForwardBounds, dlo, dhi, backward: BackwardBounds,
+                 functional: int, directions: DirectionSet | None = None) -> NodeData:
+        """LP data of a node over ``box``, with the root's LP-tightened bounds met in
+        (nodes made before a deferred tightening lack them); ``directions`` ``None``
+        leaves the objective rows free (bound tightening)."""
+        if self.root_forward is not None:
+            fb = _intersect(fb, self.root_forward)
+        if functional in self.root_backward:
+            backward = _meet(backward, self.root_backward[functional])
+        lower, upper = (None, None) if directions is None else \
+            (directions.lower, directions.upper)
+        return node_data(self.lp.layout, self.network, box[0], box[1], fb.lower, fb.upper,
+                         dlo, dhi, backward.lower, backward.upper, lower, upper)
+
+    def _widened(self, lower: np.ndarray, upper: np.ndarray, which, lo: np.ndarray,
+                 hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of ``lower, upper`` with entries ``which`` met with the LP extremes
+        ``lo, hi`` widened by the LP margin."""
+        lower, upper = lower.copy(), upper.copy()
+        lower[which] = np.maximum(lower[which], lo - self._lp_margin(lo))
+        upper[which] = np.minimum(upper[which], hi + self._lp_margin(hi))
+        return lower, upper
 
     def _lp_cutoff(self, directions: DirectionSet) -> float | None:
         """Value at which the LP may stop: its margin-widened bound is then at most
@@ -1018,9 +1043,7 @@ class _Search:
         if self.closable(self.coarse_bound(None)):
             return None  # propagation alone already meets the incumbent: no LPs needed
         t0 = time.perf_counter()
-        if self.time_limit is not None:
-            remaining = max(self.start + self.time_limit - t0, 0.0)
-            self.tighten_deadline = t0 + TIGHTEN_TIME_SHARE * remaining
+        self._start_tightening(t0)
         lower, upper = list(root.forward.lower), list(root.forward.upper)
         box, parts = self.problem.box, root.parts
         dlo, dhi = list(parts.dlo), list(parts.dhi)
@@ -1039,9 +1062,7 @@ class _Search:
             self.count.lps += 2 * amb.size
             if np.any(np.isnan(lo)):
                 break
-            lower[k], upper[k] = lower[k].copy(), upper[k].copy()
-            lower[k][amb] = np.maximum(lower[k][amb], lo - self._lp_margin(lo))
-            upper[k][amb] = np.minimum(upper[k][amb], hi + self._lp_margin(hi))
+            lower[k], upper[k] = self._widened(lower[k], upper[k], amb, lo, hi)
             dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
             dhi[k] = (upper[k] > 0).astype(np.float64)
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
@@ -1050,16 +1071,25 @@ class _Search:
         pseudo = Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
         backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
         functionals = min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)
-        if backward_lps > TIGHTEN_BACKWARD_MAX_LPS:
+        if self.closable(self.coarse_bound(pseudo)):
+            pass  # propagation over the tightened root already meets the incumbent
+        elif backward_lps > TIGHTEN_BACKWARD_MAX_LPS:
             if self.problem.norm is not Norm.L1 and not self._tighten_over():
                 per_lp = self._backward_lp_time(fb, tuple(dlo), tuple(dhi))
                 self.backward_plan = BackwardPlan(fb, tuple(dlo), tuple(dhi),
                                                   per_lp * 2 * net.input_dim * functionals)
-        elif not self.closable(self.coarse_bound(pseudo)):
+        else:
             for f in range(functionals):
                 self.root_backward[f] = self._tighten_backward(fb, tuple(dlo), tuple(dhi), f)
         self.count.time_presolve_s += time.perf_counter() - t0
         return pseudo
+
+    def _start_tightening(self, now: float) -> None:
+        """A tightening starting at ``now`` stops after :data:`TIGHTEN_TIME_SHARE` of
+        the remaining time limit."""
+        if self.time_limit is not None:
+            remaining = max(self.start + self.time_limit - now, 0.0)
+            self.tighten_deadline = now + TIGHTEN_TIME_SHARE * remaining
 
     def _tighten_over(self) -> bool:
         return self.tighten_deadline is not None and time.perf_counter() > self.tighten_deadline
@@ -1096,12 +1126,11 @@ class _Search:
     def _backward_lp_time(self, fb: ForwardBounds, dlo, dhi) -> float:
         """Seconds per LP of a backward tightening, measured on the input gradient's
         first coordinate."""
-        net, box, layout = self.network, self.problem.box, self.lp.layout
-        bw = backward_interval(net, self.problem.functionals[0], dlo, dhi, self.tol)
-        data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
-                         bw.lower, bw.upper, None, None)
+        box = self.problem.box
+        bw = backward_interval(self.network, self.problem.functionals[0], dlo, dhi, self.tol)
+        data = self._lp_data((box.lower, box.upper), fb, dlo, dhi, bw, 0)
         t0 = time.perf_counter()
-        self.lp.extremes(data, layout.col_g[:1])
+        self.lp.extremes(data, self.lp.layout.col_g[:1])
         self.count.lps += 2
         return (time.perf_counter() - t0) / 2
 
@@ -1117,34 +1146,30 @@ class _Search:
             return node
         glo, ghi = node.parts.backward.lower[0], node.parts.backward.upper[0]
         free = (node.directions.lower < node.directions.upper) & (glo < 0) & (ghi > 0)
-        if not np.any(free):
+        if not np.any(free) or self.closable(node.bound):
             return node
         tightened = self._gradient_lp_bounds(node, free)
         if tightened is None:
-            return node
+            return replace(node, state=NodeState.INFEASIBLE, bound=-math.inf)
         carrier = replace(node, parts=replace(node.parts, backward=tightened))
         return self.refine(self.evaluate(node.phases, node.directions, node.functional,
                                          node.depth, carrier))
 
     def _gradient_lp_bounds(self, node: Node, cols: np.ndarray) -> BackwardBounds | None:
         """The node's backward bounds with ``g[cols]`` bounded by the node's LP
-        (``None`` if that LP is infeasible)."""
+        (``None`` if that LP is infeasible: the node is empty)."""
         t0 = time.perf_counter()
-        fb, parts, net = node.forward, node.parts, self.network
-        if self.root_forward is not None:
-            fb = _intersect(fb, self.root_forward)
+        parts = node.parts
         bw = parts.backward
-        data = node_data(self.lp.layout, net, node.lower, node.upper, fb.lower, fb.upper,
-                         parts.dlo, parts.dhi, bw.lower, bw.upper, None, None)
+        data = self._lp_data((node.lower, node.upper), node.forward, parts.dlo, parts.dhi,
+                             bw, node.functional)
         deadline = None if self.time_limit is None else self.start + self.time_limit
         lo, hi = self.lp.extremes(data, self.lp.layout.col_g[cols], deadline)
         self.count.lps += 2 * int(np.count_nonzero(cols))
         self.count.time_lp_s += time.perf_counter() - t0
         if np.any(np.isnan(lo)):
             return None
-        glo, ghi = bw.lower[0].copy(), bw.upper[0].copy()
-        glo[cols] = np.maximum(glo[cols], lo - self._lp_margin(lo))
-        ghi[cols] = np.minimum(ghi[cols], hi + self._lp_margin(hi))
+        glo, ghi = self._widened(bw.lower[0], bw.upper[0], cols, lo, hi)
         return BackwardBounds((glo,) + bw.lower[1:], (ghi,) + bw.upper[1:])
 
     def maybe_tighten_backward(self) -> None:
@@ -1156,9 +1181,7 @@ class _Search:
             return
         self.backward_plan = None
         t0 = time.perf_counter()
-        if self.time_limit is not None:
-            remaining = max(self.start + self.time_limit - t0, 0.0)
-            self.tighten_deadline = t0 + TIGHTEN_TIME_SHARE * remaining
+        self._start_tightening(t0)
         logger.debug("deferred backward tightening (estimated %.3f s)", plan.estimate_s)
         for f in range(min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)):
             self.root_backward[f] = self._tighten_backward(plan.forward, plan.dlo, plan.dhi, f,
@@ -1178,15 +1201,13 @@ class _Search:
         for index, cols, which in targets:
             if self._tighten_over():
                 break
-            data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
-                             ylo, yhi, None, None)
+            data = self._lp_data((box.lower, box.upper), fb, dlo, dhi,
+                                 BackwardBounds(tuple(ylo), tuple(yhi)), functional)
             lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
             self.count.lps += 2 * len(cols)
             if np.any(np.isnan(lo)):
                 break
-            ylo[index], yhi[index] = ylo[index].copy(), yhi[index].copy()
-            ylo[index][which] = np.maximum(ylo[index][which], lo - self._lp_margin(lo))
-            yhi[index][which] = np.minimum(yhi[index][which], hi + self._lp_margin(hi))
+            ylo[index], yhi[index] = self._widened(ylo[index], yhi[index], which, lo, hi)
         return BackwardBounds(tuple(ylo), tuple(yhi))
 
     def deadline(self) -> float | None:

@@ -184,7 +184,16 @@ def test_issue3_tighten_gradient_flag(model, capsys):
         values.append(json.loads(out))
     assert all(v["status"] == "optimal" for v in values)
     assert values[0]["value"] == pytest.approx(values[1]["value"], rel=1e-6)
+    assert [v["options"]["gradient"] for v in values] == ["never", "always"]
     code, out, err = run(["solve", path, "--lower", "-1", "--upper", "1", "--c", "1,-1",
                           "--method", "milp", "--tighten-gradient"], capsys)
     assert code == 2 and "--tighten-gradient applies to --method bnb only" in err
+    assert "Traceback" not in err
+
+
+def test_issue3_tighten_gradient_needs_linf(model, capsys):
+    path, _ = model
+    code, out, err = run(["solve", path, "--lower", "-1", "--upper", "1", "--c", "1,-1",
+                          "--norm", "l2", "--tighten-gradient"], capsys)
+    assert code == 2 and "gradient='always' applies to the linf input norm" in err
     assert "Traceback" not in err

@@ -59,3 +59,24 @@ def test_issue3_progress_reports_original_units():
     assert records[-1].lower == pytest.approx(res.lower_bound, rel=1e-9)
     assert all(isinstance(r.upper, float) and r.lower <= res.upper_bound * (1 + 1e-9)
                for r in records)
+
+
+def test_issue3_progress_must_be_callable_on_scaled_problems():
+    rng = np.random.default_rng(5)
+    net = random_network(rng, [3, 8, 8, 1])
+    big = bnblip.Network.from_layers([w * 1e3 for w in net.weights],
+                                     [b * 1e3 ** (k + 1) for k, b in enumerate(net.biases)])
+    box = Box(-np.ones(3), np.ones(3))
+    assert normalize(make_problem(big, box, "linf"))[1].factor != 1.0
+    with pytest.raises(bnblip.InputError, match="progress must be callable or None"):
+        bnblip.lipschitz(big, box, "linf", progress=3)
+
+
+def test_issue3_progress_unwrapped_when_unscaled():
+    from bnblip.scaling import Scaling, progress_in_original_units
+
+    def callback(progress):
+        return None
+
+    assert progress_in_original_units(callback, Scaling(1.0, 1.0, 1.0)) is callback
+    assert progress_in_original_units(None, Scaling(4.0, 1.0, 1.0)) is None

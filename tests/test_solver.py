@@ -987,11 +987,12 @@ def test_issue3_no_deferred_gradient_tightening_for_l1_inputs():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_issue3_deferred_gradient_tightening_keeps_exact_values(seed, monkeypatch):
+    from bnblip.reference import solve_milp
     from bnblip.solver import _Search
 
     norm = ("linf", "l2")[seed % 2]
     problem = small_problem(7400 + seed, WIDE_FIRST, norm, radius=0.25)
-    plain = solve_bnb(problem, tighten="never")
+    plain = solve_milp(problem) if norm == "linf" else solve_enumerate(problem, max_neurons=80)
     ran = []
     original = _Search.maybe_tighten_backward
 
@@ -1028,13 +1029,15 @@ def _count_tightenings(monkeypatch):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_issue3_node_gradient_tightening_keeps_exact_values(seed, monkeypatch):
-    """LP bounds of the input gradient at popped nodes (inherited by their subtrees)
-    never cut off the optimum: equal to region enumeration, and they do run."""
+    """LP bounds of the input gradient at popped nodes (inherited by their subtrees,
+    input splits included) never cut off the optimum: equal to region enumeration,
+    and they do run."""
     n = 2 + seed % 3
     problem = small_problem(8700 + seed, [n, 7 + seed % 3, 6, 1], "linf",
                             radius=0.4 + 0.1 * (seed % 3))
     calls = _count_tightenings(monkeypatch)
-    res = solve_bnb(problem, gradient="always", inputs="never", tighten="never")
+    res = solve_bnb(problem, gradient="always", inputs=("never", "always")[seed % 2],
+                    tighten="never")
     assert res.status is Status.OPTIMAL
     c = problem.functionals[0]
     assert close(res.value, enumerate_regions(problem.network, problem.box, "linf", c))
@@ -1065,6 +1068,7 @@ def test_issue3_node_gradient_bounds_hold_on_the_node(seed):
             continue
         inside = np.all([np.all((ph == 0) | ((z > 0) == (ph > 0)), axis=1)
                          for ph, z in zip(node.phases, pre)], axis=0)
+        assert inside.any()
         free = np.ones(3, dtype=bool)
         bw = search._gradient_lp_bounds(node, free)
         lo, hi = bw.lower[0], bw.upper[0]
@@ -1075,7 +1079,22 @@ def test_issue3_node_gradient_bounds_hold_on_the_node(seed):
     assert narrower
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_node_gradient_tightening_with_output_norm(seed):
+    """Several functionals share the tree: each node inherits only its own
+    functional's bounds."""
+    rng, net, box = _random_net_box(8900 + seed, [3, 7, 6, 3], 0.5)
+    problem = make_problem(net, box, "linf", output_norm="linf")
+    res = solve_bnb(problem, gradient="always")
+    ref = solve_enumerate(problem)
+    assert res.status is Status.OPTIMAL and close(res.value, ref.value)
+
+
 def test_issue3_gradient_option_is_validated():
     problem = small_problem(1, [2, 4, 1], "linf")
     with pytest.raises(InputError, match="gradient must be 'always' or 'never'"):
         solve_bnb(problem, gradient="auto")
+    with pytest.raises(InputError, match="applies to the linf input norm with node LPs"):
+        solve_bnb(problem, gradient="always", lp="never")
+    with pytest.raises(InputError, match="applies to the linf input norm with node LPs"):
+        solve_bnb(small_problem(1, [2, 4, 1], "l1"), gradient="always")
