@@ -90,10 +90,14 @@ class SolverSpec:
     kind: SolverKind
     options: tuple[tuple[str, object], ...] = ()
     families: tuple[str, ...] | None = None
+    only_norms: tuple[str, ...] | None = None
 
     @property
     def norms(self) -> tuple[str, ...]:
-        """Input norms this solver accepts (MIP formulations are linear: no l2)."""
+        """Input norms this solver accepts (MIP formulations are linear: no l2; an
+        engine variant may apply to fewer, ``only_norms``)."""
+        if self.only_norms is not None:
+            return self.only_norms
         if self.kind in (SolverKind.BNB, SolverKind.ENUMERATE):
             return ("linf", "l1", "l2")
         return ("linf", "l1")
@@ -115,6 +119,8 @@ ENGINE_VARIANTS: tuple[tuple[str, dict], ...] = (
 )
 #: Families the variants run on by default (the time budget does not allow more).
 VARIANT_FAMILIES = ("shared",)
+#: Input norms a variant applies to, where not all (its option is an error elsewhere).
+VARIANT_NORMS = {"bnb-gradient": ("linf",)}
 
 
 def bnb_option_names() -> set[str]:
@@ -133,7 +139,7 @@ def engine_solvers(extra: tuple[tuple[str, dict], ...] = (),
     for name, options in ENGINE_VARIANTS + tuple(extra):
         if set(options) <= known:
             out.append(SolverSpec(name, SolverKind.BNB, tuple(sorted(options.items())),
-                                  variant_families))
+                                  variant_families, VARIANT_NORMS.get(name)))
     return out
 
 

@@ -280,3 +280,14 @@ def test_variant_option_values_are_typed():
     assert options == {"dive": False, "strong": 2, "rel": 0.5, "tighten": "never",
                        "check_monotone": True}
     assert options["dive"] is False and options["check_monotone"] is True
+
+
+def test_gradient_variant_runs_on_linf_cases_only(tmp_path):
+    from bench.runner import engine_solvers, not_runnable
+
+    spec = next(s for s in engine_solvers(variant_families=None) if s.name == "bnb-gradient")
+    assert dict(spec.options) == {"gradient": "always"}
+    for norm in ("l1", "l2"):
+        record = not_runnable(_tiny_case(tmp_path, f"tiny_g_{norm}", 3, norm), spec)
+        assert record is not None and record.status is RunStatus.UNSUPPORTED
+    assert not_runnable(_tiny_case(tmp_path, "tiny_g_linf", 3, "linf"), spec) is None
