@@ -45,13 +45,18 @@ def test_issue3_lipschitz_is_scale_equivariant():
         assert np.abs(grad).sum() == pytest.approx(res.lower_bound, rel=1e-12)
 
 
-def test_issue3_progress_reports_original_units():
-    rng = np.random.default_rng(5)
-    net = random_network(rng, [3, 8, 8, 1])
+def _rescaled_problem():
+    """A net whose weights are 1000x a random one's: ``normalize`` rescales it."""
+    net = random_network(np.random.default_rng(5), [3, 8, 8, 1])
     big = bnblip.Network.from_layers([w * 1e3 for w in net.weights],
                                      [b * 1e3 ** (k + 1) for k, b in enumerate(net.biases)])
     box = Box(-np.ones(3), np.ones(3))
     assert normalize(make_problem(big, box, "linf"))[1].factor != 1.0
+    return big, box
+
+
+def test_issue3_progress_reports_original_units():
+    big, box = _rescaled_problem()
     records = []
     res = bnblip.lipschitz(big, box, "linf", progress=records.append, progress_interval_s=0.0)
     assert res.status is Status.OPTIMAL
@@ -62,12 +67,7 @@ def test_issue3_progress_reports_original_units():
 
 
 def test_issue3_progress_must_be_callable_on_scaled_problems():
-    rng = np.random.default_rng(5)
-    net = random_network(rng, [3, 8, 8, 1])
-    big = bnblip.Network.from_layers([w * 1e3 for w in net.weights],
-                                     [b * 1e3 ** (k + 1) for k, b in enumerate(net.biases)])
-    box = Box(-np.ones(3), np.ones(3))
-    assert normalize(make_problem(big, box, "linf"))[1].factor != 1.0
+    big, box = _rescaled_problem()
     with pytest.raises(bnblip.InputError, match="progress must be callable or None"):
         bnblip.lipschitz(big, box, "linf", progress=3)
 
