@@ -1069,20 +1069,23 @@ class _Search:
         self.root_forward = fb
         self.build_lp()  # neurons the tightened bounds decide leave the LP
         pseudo = Node(NodeState.OPEN, math.inf, 0, 0, phases, root.directions, fb)
-        backward_lps = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
-        functionals = min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)
-        if self.closable(self.coarse_bound(pseudo)):
-            pass  # propagation over the tightened root already meets the incumbent
-        elif backward_lps > TIGHTEN_BACKWARD_MAX_LPS:
-            if self.problem.norm is not Norm.L1 and not self._tighten_over():
-                per_lp = self._backward_lp_time(fb, tuple(dlo), tuple(dhi))
-                self.backward_plan = BackwardPlan(fb, tuple(dlo), tuple(dhi),
-                                                  per_lp * 2 * net.input_dim * functionals)
-        else:
-            for f in range(functionals):
-                self.root_backward[f] = self._tighten_backward(fb, tuple(dlo), tuple(dhi), f)
+        if not self.closable(self.coarse_bound(pseudo)):  # else propagation suffices
+            self._backward_stage(fb, tuple(dlo), tuple(dhi))
         self.count.time_presolve_s += time.perf_counter() - t0
         return pseudo
+
+    def _backward_stage(self, fb: ForwardBounds, dlo, dhi) -> None:
+        """After the forward tightening: the whole backward tightening when it is
+        small (:data:`TIGHTEN_BACKWARD_MAX_LPS`), else a plan to tighten the input
+        gradient later (not for the l1 input norm)."""
+        functionals = self._tightened_functionals()
+        if self._backward_lp_count() <= TIGHTEN_BACKWARD_MAX_LPS:
+            for f in range(functionals):
+                self.root_backward[f] = self._tighten_backward(fb, dlo, dhi, f)
+        elif self.problem.norm is not Norm.L1 and not self._tighten_over():
+            per_lp = self._backward_lp_time(fb, dlo, dhi)
+            self.backward_plan = BackwardPlan(
+                fb, dlo, dhi, per_lp * 2 * self.network.input_dim * functionals)
 
     def _start_tightening(self, now: float) -> None:
         """A tightening starting at ``now`` stops after :data:`TIGHTEN_TIME_SHARE` of
@@ -1104,10 +1107,19 @@ class _Search:
             return 0
         count = 2 * sum(int(np.count_nonzero(lo != hi)) for lo, hi in
                         zip(root.parts.dlo[1:], root.parts.dhi[1:]))
-        backward = 2 * (sum(net.hidden_widths[:-1]) + net.input_dim)
+        backward = self._backward_lp_count()
         if backward <= TIGHTEN_BACKWARD_MAX_LPS:
-            count += backward * min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)
+            count += backward * self._tightened_functionals()
         return count
+
+    def _backward_lp_count(self) -> int:
+        """LPs of a whole backward tightening for one functional: two per hidden
+        ``y`` below the last layer and per input-gradient coordinate."""
+        return 2 * (sum(self.network.hidden_widths[:-1]) + self.network.input_dim)
+
+    def _tightened_functionals(self) -> int:
+        """How many output functionals get LP-tightened backward bounds."""
+        return min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)
 
     def maybe_tighten(self) -> None:
         """Deferred tightening ('auto'): once the search has spent
@@ -1183,7 +1195,7 @@ class _Search:
         t0 = time.perf_counter()
         self._start_tightening(t0)
         logger.debug("deferred backward tightening (estimated %.3f s)", plan.estimate_s)
-        for f in range(min(len(self.problem.functionals), TIGHTEN_MAX_FUNCTIONALS)):
+        for f in range(self._tightened_functionals()):
             self.root_backward[f] = self._tighten_backward(plan.forward, plan.dlo, plan.dhi, f,
                                                            hidden=False)
         self.count.time_presolve_s += time.perf_counter() - t0
