@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from bnblip.errors import InputError
@@ -17,7 +18,8 @@ DEFAULT_METHOD = Method.BNB
 
 
 def _validate(network, domain, norm, c, logit_diff, output_norm, method, time_limit,
-              node_limit, rel_gap, abs_gap) -> tuple[Problem, Method, Tolerances]:
+              node_limit, rel_gap, abs_gap,
+              method_options: dict) -> tuple[Problem, Method, Tolerances]:
     for name, value in (("time_limit", time_limit), ("node_limit", node_limit)):
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -31,8 +33,31 @@ def _validate(network, domain, norm, c, logit_diff, output_norm, method, time_li
         raise InputError(f"domain must be a bnblip.Box, got {type(domain).__name__}")
     problem = make_problem(network, domain, norm, c=c, logit_diff=logit_diff,
                            output_norm=output_norm)
-    return problem, Method.parse(method), Tolerances(rel_gap=float(rel_gap),
-                                                     abs_gap=float(abs_gap))
+    meth = Method.parse(method)
+    if meth is not Method.BNB:
+        _check_reference_options(meth, node_limit, method_options)
+    return problem, meth, Tolerances(rel_gap=float(rel_gap), abs_gap=float(abs_gap))
+
+
+def _check_reference_options(meth: Method, node_limit, method_options: dict) -> None:
+    """``node_limit`` and ``method_options`` against what ``meth`` (milp or enumerate)
+    takes; the bnb engine checks its own options (``BnbOptions.from_kwargs``)."""
+    if node_limit is not None:
+        raise InputError(f"node_limit applies to method 'bnb' only, got method "
+                         f"{meth.value!r} with node_limit={node_limit!r}")
+    known = _reference_options(meth)
+    unknown = sorted(set(method_options) - known)
+    if unknown:
+        raise InputError(f"unknown {meth.value} option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+
+
+def _reference_options(meth: Method) -> frozenset[str]:
+    """Keyword options of a reference solver, from its signature."""
+    from bnblip.reference import solve_enumerate, solve_milp
+
+    solver = solve_milp if meth is Method.MILP else solve_enumerate
+    return frozenset(inspect.signature(solver).parameters) - {"problem", "time_limit", "tol"}
 
 
 def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=None,
@@ -58,12 +83,13 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
     time_limit : float, optional
         Seconds; on expiry the proven bounds so far are returned.
     node_limit : int, optional
-        Branch-and-bound nodes (bnb only).
+        Branch-and-bound nodes (method bnb only; an ``InputError`` otherwise).
     rel_gap, abs_gap : float
         Optimality gap: ``upper - lower <= max(abs_gap, rel_gap * |upper|)``.
     **method_options
-        Passed to the method (see its documentation); a ``progress`` callback
-        receives bounds in this problem's units.
+        Passed to the method (see its documentation); a name the method does not
+        take is an ``InputError``.  bnb's ``progress`` callback receives bounds in
+        this problem's units.
 
     Returns
     -------
@@ -76,7 +102,8 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
     """
     problem, meth, tol = _validate(network, domain, norm, c, logit_diff, output_norm,
                                    DEFAULT_METHOD if method is None else method,
-                                   time_limit, node_limit, rel_gap, abs_gap)
+                                   time_limit, node_limit, rel_gap, abs_gap,
+                                   method_options)
     logger.info("solving %s with method %s, norm %s", network, meth.value, problem.norm.value)
     scaled, scaling = normalize(problem)
     if "progress" in method_options:

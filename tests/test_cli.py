@@ -89,6 +89,8 @@ def test_solve_human_output(model, capsys):
      "time_limit must be a positive number"),
     (["solve", "{model}", "--lower", "0", "--upper", "1", "--c", "1,-1", "--method", "milp",
       "--norm", "l2"], "milp supports"),
+    (["solve", "{model}", "--lower", "0", "--upper", "1", "--c", "1,-1", "--method", "milp",
+      "--node-limit", "5"], "node_limit applies to method 'bnb' only"),
     (["solve", "{model}", "--lower", "0", "--upper", "1", "--c", "1,-1", "--bogus"],
      "unrecognized arguments"),
     ([], "choose a command"),

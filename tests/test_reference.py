@@ -441,3 +441,28 @@ def test_milp_solver_error_becomes_an_incomplete_result(monkeypatch, caplog):
     assert res.lower_bound <= exact.value * (1 + 1e-9)
     assert res.value == res.upper_bound
     assert res.witness is not None
+
+
+@pytest.mark.parametrize(("method", "options", "message"), [
+    ("milp", {"progress": print}, "unknown milp option.s. progress; known: max_cuts, tighten"),
+    ("enumerate", {"progress": print},
+     "unknown enumerate option.s. progress; known: max_neurons, max_regions"),
+    ("milp", {"max_regions": 3}, "unknown milp option.s. max_regions"),
+    ("enumerate", {"tighten": False}, "unknown enumerate option.s. tighten"),
+    ("milp", {"node_limit": 5}, "node_limit applies to method 'bnb' only"),
+    ("enumerate", {"node_limit": 5}, "node_limit applies to method 'bnb' only"),
+])
+def test_reference_methods_reject_options_they_do_not_take(method, options, message):
+    # an InputError naming the option, not a TypeError from the solver's signature
+    problem = random_problem(0)
+    with pytest.raises(InputError, match=message):
+        bnblip.lipschitz(problem.network, problem.box, "linf", problem.functionals[0],
+                         method=method, **options)
+
+
+def test_reference_methods_take_their_own_options():
+    problem = random_problem(1)
+    args = (problem.network, problem.box, "linf", problem.functionals[0])
+    milp = bnblip.lipschitz(*args, method="milp", tighten=False, max_cuts=2)
+    enum = bnblip.lipschitz(*args, method="enumerate", max_regions=10_000)
+    assert milp.value == pytest.approx(enum.value, rel=1e-6)
