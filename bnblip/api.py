@@ -10,7 +10,7 @@ from bnblip.network import Network
 from bnblip.options import DEFAULT_ABS_GAP, DEFAULT_REL_GAP, Tolerances
 from bnblip.problem import Box, Problem, make_problem
 from bnblip.result import LipschitzResult, Method
-from bnblip.scaling import normalize, progress_in_original_units, restore
+from bnblip.scaling import ProgressRelay, normalize, progress_in_original_units, restore
 
 logger = logging.getLogger("bnblip")
 
@@ -106,11 +106,15 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
                                    method_options)
     logger.info("solving %s with method %s, norm %s", network, meth.value, problem.norm.value)
     scaled, scaling = normalize(problem)
+    relay = None
     if "progress" in method_options:
-        method_options = dict(method_options, progress=progress_in_original_units(
-            method_options["progress"], scaling))
-    result = _dispatch(scaled, meth, tol, time_limit, node_limit, method_options)
-    return restore(result, problem, scaling, tol)
+        relay = progress_in_original_units(method_options["progress"], scaling)
+        method_options = dict(method_options, progress=relay)
+    result = restore(_dispatch(scaled, meth, tol, time_limit, node_limit, method_options),
+                     problem, scaling, tol)
+    if isinstance(relay, ProgressRelay):
+        relay.settle(result)  # the last record shows the re-checked bounds
+    return result
 
 
 def _dispatch(problem: Problem, meth: Method, tol: Tolerances, time_limit, node_limit,

@@ -98,19 +98,49 @@ def restore(result: LipschitzResult, problem: Problem, scaling: Scaling,
                                functional=functional)
 
 
+class ProgressRelay:
+    """Passes a solver's ``progress`` records to ``callback`` in the original
+    problem's units (the solver sees the scaled problem) and remembers the last.
+
+    Parameters
+    ----------
+    callback : callable
+        Receives each record.
+    factor : float
+        :attr:`Scaling.factor`.
+    """
+
+    def __init__(self, callback, factor: float):
+        self.callback = callback
+        self.factor = factor
+        self.last = None
+
+    def __call__(self, progress) -> None:
+        if self.factor != 1.0:
+            progress = dataclasses.replace(progress, lower=float(progress.lower * self.factor),
+                                           upper=float(progress.upper * self.factor))
+        self._send(progress)
+
+    def settle(self, result: LipschitzResult) -> None:
+        """Send one more record, with ``result``'s bounds, when the last one sent
+        differs from them (:func:`restore` re-checks the witness on the original
+        network, which may lower the lower bound)."""
+        last = self.last
+        if last is None or (last.lower, last.upper) == (result.lower_bound, result.upper_bound):
+            return
+        self._send(dataclasses.replace(last, lower=result.lower_bound, upper=result.upper_bound))
+
+    def _send(self, progress) -> None:
+        self.last = progress
+        self.callback(progress)
+
+
 def progress_in_original_units(callback, scaling: Scaling):
-    """Wrap a solver's ``progress`` callback so that it receives the bounds of the
-    original problem (the solver sees the scaled one); a non-callable ``callback`` is
+    """A :class:`ProgressRelay` for a callable ``callback``; anything else is
     returned as is for the solver's own validation to reject."""
-    if not callable(callback) or scaling.factor == 1.0:
+    if not callable(callback):
         return callback
-    factor = scaling.factor
-
-    def report(progress) -> None:
-        callback(dataclasses.replace(progress, lower=float(progress.lower * factor),
-                                     upper=float(progress.upper * factor)))
-
-    return report
+    return ProgressRelay(callback, scaling.factor)
 
 
 def _functional_index(problem: Problem, scaled_c, scaling: Scaling) -> int:

@@ -72,11 +72,36 @@ def test_issue3_progress_must_be_callable_on_scaled_problems():
         bnblip.lipschitz(big, box, "linf", progress=3)
 
 
-def test_issue3_progress_unwrapped_when_unscaled():
+def test_issue3_progress_relay_passes_unscaled_records_unchanged():
     from bnblip.scaling import Scaling, progress_in_original_units
+    from bnblip.solver import Progress
 
-    def callback(progress):
-        return None
-
-    assert progress_in_original_units(callback, Scaling(1.0, 1.0, 1.0)) is callback
+    records = []
+    relay = progress_in_original_units(records.append, Scaling(1.0, 1.0, 1.0))
+    record = Progress(1.0, 2.0, 3, 4.0, 5.0)
+    relay(record)
+    assert records == [record] and records[0] is record
     assert progress_in_original_units(None, Scaling(4.0, 1.0, 1.0)) is None
+
+
+@pytest.mark.parametrize("rescaled", [True, False])
+def test_issue3_last_progress_record_shows_the_rechecked_witness(monkeypatch, rescaled):
+    # restore() re-checks the witness on the original network; when the re-check
+    # drops it the result's lower bound is 0, and so must the last record's be
+    import bnblip.scaling
+
+    if rescaled:
+        net, box = _rescaled_problem()
+    else:
+        base = random_network(np.random.default_rng(5), [3, 8, 8, 1])
+        net = bnblip.Network.from_layers([w / np.max(np.abs(w)) for w in base.weights],
+                                         list(base.biases))
+        box = Box(-np.ones(3), np.ones(3))
+        assert normalize(make_problem(net, box, "linf"))[1].factor == 1.0
+    monkeypatch.setattr(bnblip.scaling, "check_witness", lambda *args: None)
+    records = []
+    res = bnblip.lipschitz(net, box, "linf", progress=records.append, progress_interval_s=0.0)
+    assert res.witness is None and res.lower_bound == 0.0
+    assert records[-2].lower > 0.0  # the solver's own last record had the witness
+    assert (records[-1].lower, records[-1].upper) == (res.lower_bound, res.upper_bound)
+    assert records[-1].nodes == records[-2].nodes
