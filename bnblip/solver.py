@@ -59,7 +59,7 @@ from bnblip.incumbent import (
     local_ascent,
     preactivation_scales,
 )
-from bnblip.lp.backend import BACKENDS, LPStatus
+from bnblip.lp.backend import BACKENDS, Extremes, LPStatus
 from bnblip.lp.relaxation import (
     NodeData,
     PhaseBounds,
@@ -772,10 +772,11 @@ class _Search:
         return node_data(self.lp.layout, self.network, box[0], box[1], fb.lower, fb.upper,
                          dlo, dhi, backward.lower, backward.upper, lower, upper)
 
-    def _widened(self, lower: np.ndarray, upper: np.ndarray, which, lo: np.ndarray,
-                 hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _widened(self, lower: np.ndarray, upper: np.ndarray, which,
+                 ext: Extremes) -> tuple[np.ndarray, np.ndarray]:
         """Copies of ``lower, upper`` with entries ``which`` met with the LP extremes
-        ``lo, hi`` widened by the LP margin."""
+        widened by the LP margin."""
+        lo, hi = ext.lower, ext.upper
         lower, upper = lower.copy(), upper.copy()
         lower[which] = np.maximum(lower[which], lo - self._lp_margin(lo))
         upper[which] = np.minimum(upper[which], hi + self._lp_margin(hi))
@@ -1058,11 +1059,11 @@ class _Search:
             layout = self.lp.layout
             cols = layout.col_z[k][np.searchsorted(layout.live[k], amb)]
             data = forward_rows_only(layout, data, k)
-            lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
-            self.count.lps += 2 * amb.size
-            if np.any(np.isnan(lo)):
+            ext = self.lp.extremes(data, cols, self.tighten_deadline)
+            self.count.lps += ext.solved
+            if ext.infeasible:
                 break
-            lower[k], upper[k] = self._widened(lower[k], upper[k], amb, lo, hi)
+            lower[k], upper[k] = self._widened(lower[k], upper[k], amb, ext)
             dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
             dhi[k] = (upper[k] > 0).astype(np.float64)
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
@@ -1142,9 +1143,9 @@ class _Search:
         bw = backward_interval(self.network, self.problem.functionals[0], dlo, dhi, self.tol)
         data = self._lp_data((box.lower, box.upper), fb, dlo, dhi, bw, 0)
         t0 = time.perf_counter()
-        self.lp.extremes(data, self.lp.layout.col_g[:1])
-        self.count.lps += 2
-        return (time.perf_counter() - t0) / 2
+        ext = self.lp.extremes(data, self.lp.layout.col_g[:1])
+        self.count.lps += ext.solved
+        return (time.perf_counter() - t0) / max(ext.solved, 1)
 
     def maybe_tighten_gradient(self, node: Node) -> Node:
         """``node`` re-bounded after LP tightening of its input gradient's bounds on
@@ -1176,12 +1177,12 @@ class _Search:
         data = self._lp_data((node.lower, node.upper), node.forward, parts.dlo, parts.dhi,
                              bw, node.functional)
         deadline = None if self.time_limit is None else self.start + self.time_limit
-        lo, hi = self.lp.extremes(data, self.lp.layout.col_g[cols], deadline)
-        self.count.lps += 2 * int(np.count_nonzero(cols))
+        ext = self.lp.extremes(data, self.lp.layout.col_g[cols], deadline)
+        self.count.lps += ext.solved
         self.count.time_lp_s += time.perf_counter() - t0
-        if np.any(np.isnan(lo)):
+        if ext.infeasible:
             return None
-        glo, ghi = self._widened(bw.lower[0], bw.upper[0], cols, lo, hi)
+        glo, ghi = self._widened(bw.lower[0], bw.upper[0], cols, ext)
         return BackwardBounds((glo,) + bw.lower[1:], (ghi,) + bw.upper[1:])
 
     def maybe_tighten_backward(self) -> None:
@@ -1215,11 +1216,11 @@ class _Search:
                 break
             data = self._lp_data((box.lower, box.upper), fb, dlo, dhi,
                                  BackwardBounds(tuple(ylo), tuple(yhi)), functional)
-            lo, hi = self.lp.extremes(data, cols, self.tighten_deadline)
-            self.count.lps += 2 * len(cols)
-            if np.any(np.isnan(lo)):
+            ext = self.lp.extremes(data, cols, self.tighten_deadline)
+            self.count.lps += ext.solved
+            if ext.infeasible:
                 break
-            ylo[index], yhi[index] = self._widened(ylo[index], yhi[index], which, lo, hi)
+            ylo[index], yhi[index] = self._widened(ylo[index], yhi[index], which, ext)
         return BackwardBounds(tuple(ylo), tuple(yhi))
 
     def deadline(self) -> float | None:

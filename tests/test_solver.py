@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -499,13 +500,40 @@ def test_issue3_lp_extremes_contain_preactivations():
     layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
     zs = net.preactivations(box.sample(4000, rng))
     cols = layout.col_z[1]
-    lo_w, hi_w = HighspyBackend(layout).extremes(data, cols)
-    lo_c, hi_c = LinprogBackend(layout).extremes(data, cols)
+    ext_w = HighspyBackend(layout).extremes(data, cols)
+    ext_c = LinprogBackend(layout).extremes(data, cols)
+    assert ext_w.solved == ext_c.solved == 2 * cols.size
+    lo_w, hi_w, lo_c, hi_c = ext_w.lower, ext_w.upper, ext_c.lower, ext_c.upper
     np.testing.assert_allclose(lo_w, lo_c, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(hi_w, hi_c, rtol=1e-7, atol=1e-9)
     assert np.all(zs[1].min(0) >= lo_w - 1e-9) and np.all(zs[1].max(0) <= hi_w + 1e-9)
     fb = forward_interval(net, box.lower, box.upper)
     assert np.all(lo_w >= fb.lower[1] - 1e-9) and np.all(hi_w <= fb.upper[1] + 1e-9)
+
+
+@pytest.mark.parametrize("backend_name", ["highspy", "linprog"])
+def test_issue3_extremes_count_the_lps_they_solve(backend_name):
+    # Stats.lps adds Extremes.solved: a passed deadline solves none, an infeasible
+    # LP stops the loop after the first solve
+    import dataclasses
+
+    from bnblip.lp.backend import BACKENDS
+
+    rng, net, box = _random_net_box(8050, [2, 5, 4, 1], 0.3)
+    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    backend = BACKENDS[backend_name](layout)
+    cols = layout.col_z[1]
+    late = backend.extremes(data, cols, deadline=time.perf_counter() - 1.0)
+    assert late.solved == 0 and not late.infeasible
+    assert np.all(np.isneginf(late.lower)) and np.all(np.isposinf(late.upper))
+    row = layout.row_fwd_b[0][0]  # z_0 = w x + b, with z_0 bounded: make it unreachable
+    far = data.col_upper[layout.col_z[0][0]] + 1e3
+    bad = dataclasses.replace(data, row_lower=data.row_lower.copy(),
+                              row_upper=data.row_upper.copy())
+    bad.row_lower[row] = bad.row_upper[row] = far
+    empty = backend.extremes(bad, cols)
+    assert empty.infeasible and empty.solved == 1
+    assert np.all(np.isnan(empty.upper))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -524,11 +552,13 @@ def test_issue3_forward_rows_only_extremes_are_sound_and_between(seed):
         assert np.all(np.isinf(part.row_lower[layout.row_forward_end[k]:]))
         assert np.array_equal(part.row_upper[:layout.row_forward_end[k]],
                               data.row_upper[:layout.row_forward_end[k]])
-        lo, hi = HighspyBackend(layout).extremes(part, cols)
-        lo_c, hi_c = LinprogBackend(layout).extremes(part, cols)
+        ext, ext_c = (backend(layout).extremes(part, cols)
+                      for backend in (HighspyBackend, LinprogBackend))
+        lo, hi, lo_c, hi_c = ext.lower, ext.upper, ext_c.lower, ext_c.upper
         np.testing.assert_allclose(lo, lo_c, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(hi, hi_c, rtol=1e-7, atol=1e-9)
-        full_lo, full_hi = HighspyBackend(layout).extremes(data, cols)
+        full = HighspyBackend(layout).extremes(data, cols)
+        full_lo, full_hi = full.lower, full.upper
         assert np.all(zs[k].min(0) >= lo - 1e-9) and np.all(zs[k].max(0) <= hi + 1e-9)
         assert np.all(lo <= full_lo + 1e-9) and np.all(hi >= full_hi - 1e-9)
         assert np.all(lo >= data.col_lower[cols] - 1e-9)

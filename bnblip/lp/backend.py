@@ -68,6 +68,33 @@ class LPSolution:
     phases: PhaseBounds | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class Extremes:
+    """Minimum and maximum of columns over one LP's feasible set.
+
+    Attributes
+    ----------
+    lower, upper : ndarray
+        Per column; ``-inf`` / ``inf`` where an LP failed or was not solved (its
+        deadline passed), ``nan`` everywhere when the LP is infeasible.
+    solved : int
+        LPs solved (two per column unless the deadline or infeasibility cut it short).
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    solved: int
+
+    @property
+    def infeasible(self) -> bool:
+        """Whether the LP was found infeasible (no bound at all)."""
+        return bool(np.any(np.isnan(self.lower)))
+
+
+def _infeasible(count: int, solved: int) -> Extremes:
+    return Extremes(np.full(count, np.nan), np.full(count, np.nan), solved)
+
+
 class LPBackend(Protocol):
     """Solves the relaxation of :class:`RelaxationLayout` for a node's data."""
 
@@ -82,10 +109,9 @@ class LPBackend(Protocol):
         ...
 
     def extremes(self, data: NodeData, cols: np.ndarray,
-                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Minimum and maximum of each column in ``cols`` (``-inf`` / ``inf`` where an
-        LP failed or ``time.perf_counter()`` passed ``deadline``, ``nan`` when the
-        relaxation is infeasible)."""
+                 deadline: float | None = None) -> Extremes:
+        """Minimum and maximum of each column in ``cols``; no LP is started once
+        ``time.perf_counter()`` passes ``deadline``."""
         ...
 
 
@@ -215,7 +241,7 @@ class HighspyBackend:
         return LPSolution(LPStatus.FAILED, float("nan"), None)
 
     def extremes(self, data: NodeData, cols: np.ndarray,
-                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 deadline: float | None = None) -> Extremes:
         self._load(data)
         h = self.highs
         ms = self._highspy.HighsModelStatus
@@ -227,6 +253,7 @@ class HighspyBackend:
         self._basis = None
         lows = np.full(len(cols), -np.inf)
         highs = np.full(len(cols), np.inf)
+        solved = 0
         try:
             for i, col in enumerate(cols):
                 if deadline is not None and time.perf_counter() > deadline:
@@ -234,15 +261,16 @@ class HighspyBackend:
                 for sense, out in ((1.0, lows), (-1.0, highs)):
                     h.changeColCost(int(col), sense)
                     h.run()
+                    solved += 1
                     status = h.getModelStatus()
                     if status == ms.kInfeasible:
-                        return np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+                        return _infeasible(len(cols), solved)
                     if status == ms.kOptimal:
                         out[i] = sense * h.getInfo().objective_function_value
                 h.changeColCost(int(col), 0.0)
         finally:
             h.changeColsCost(lay.num_cols, every, lay.cost)
-        return lows, highs
+        return Extremes(lows, highs, solved)
 
 
 class LinprogBackend:
@@ -268,9 +296,10 @@ class LinprogBackend:
         return LPSolution(LPStatus.FAILED, float("nan"), None)
 
     def extremes(self, data: NodeData, cols: np.ndarray,
-                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 deadline: float | None = None) -> Extremes:
         lows = np.full(len(cols), -np.inf)
         highs = np.full(len(cols), np.inf)
+        solved = 0
         for i, col in enumerate(cols):
             if deadline is not None and time.perf_counter() > deadline:
                 break
@@ -278,11 +307,12 @@ class LinprogBackend:
                 cost = np.zeros(self.layout.num_cols)
                 cost[col] = sense
                 res = self._run(data, cost)
+                solved += 1
                 if res.status == 2:
-                    return np.full(len(cols), np.nan), np.full(len(cols), np.nan)
+                    return _infeasible(len(cols), solved)
                 if res.status == 0:
                     out[i] = sense * res.fun
-        return lows, highs
+        return Extremes(lows, highs, solved)
 
     def _run(self, data: NodeData, cost: np.ndarray):
         from scipy.optimize import linprog
