@@ -122,20 +122,45 @@ def _problem_args(args) -> _ProblemArgs:
 
 
 # ---------------------------------------------------------------- output
-def _progress_printer(stream):
-    last = [0.0]
+PROGRESS_LINE_INTERVAL_S = 0.5
+"""The live progress line is redrawn at most this often."""
 
-    def show(progress) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.5:
-            return
-        last[0] = now
-        stream.write(f"\r  lower {progress.lower:.6g}  upper {progress.upper:.6g}  "
-                     f"nodes {progress.nodes}  ({progress.nodes_per_s:.0f}/s)  "
-                     f"{progress.elapsed_s:.1f}s   ")
-        stream.flush()
 
-    return show
+class _ProgressLine:
+    """The live progress line of a solve on a terminal stream.
+
+    Records arriving within :data:`PROGRESS_LINE_INTERVAL_S` of the last drawn one
+    are held; :meth:`close` draws the last record if it was held (the solver's
+    final one, or the result's re-checked bounds) and ends the line, so that the
+    result printed next starts on its own line.
+    """
+
+    def __init__(self, stream, clock=time.monotonic):
+        self.stream = stream
+        self.clock = clock
+        self.drawn_at = -float("inf")
+        self.held = None
+        self.drawn = False
+
+    def __call__(self, progress) -> None:
+        self.held = progress
+        now = self.clock()
+        if now - self.drawn_at >= PROGRESS_LINE_INTERVAL_S:
+            self.drawn_at = now
+            self._draw()
+
+    def close(self) -> None:
+        if self.held is not None:
+            self._draw()
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        p, self.held, self.drawn = self.held, None, True
+        self.stream.write(f"\r  lower {p.lower:.6g}  upper {p.upper:.6g}  "
+                          f"nodes {p.nodes}  ({p.nodes_per_s:.0f}/s)  {p.elapsed_s:.1f}s   ")
+        self.stream.flush()
 
 
 def format_result(result: LipschitzResult) -> str:
@@ -155,11 +180,22 @@ def format_result(result: LipschitzResult) -> str:
     return "\n".join(lines)
 
 
-def _method_options(args, method) -> dict:
-    opts = {}
+def _progress_line(args, method) -> _ProgressLine | None:
+    """A live progress line for bnb solves on a terminal (not with --quiet/--json)."""
     if (method or "bnb") == "bnb" and not args.quiet and not args.json and sys.stderr.isatty():
-        opts["progress"] = _progress_printer(sys.stderr)
-    return opts
+        return _ProgressLine(sys.stderr)
+    return None
+
+
+def _solve(network, box, norm, c, method, args, **kwargs) -> LipschitzResult:
+    """``lipschitz`` with the live progress line when there is one, ended after."""
+    line = _progress_line(args, method)
+    if line is None:
+        return lipschitz(network, box, norm, c, method=method, **kwargs)
+    try:
+        return lipschitz(network, box, norm, c, method=method, progress=line, **kwargs)
+    finally:
+        line.close()
 
 
 def _emit(result: LipschitzResult, as_json: bool) -> None:
@@ -180,10 +216,9 @@ def _cmd_solve(args) -> int:
         if (method or "bnb") != "bnb":
             raise InputError("--tighten-gradient applies to --method bnb only")
         extra["gradient"] = "always"
-    result = lipschitz(pa.network, pa.box, pa.norm, pa.c, logit_diff=pa.logit_diff,
-                       output_norm=pa.output_norm, method=method,
-                       time_limit=args.time_limit, node_limit=args.node_limit, **extra,
-                       **_method_options(args, method))
+    result = _solve(pa.network, pa.box, pa.norm, pa.c, method, args,
+                    logit_diff=pa.logit_diff, output_norm=pa.output_norm,
+                    time_limit=args.time_limit, node_limit=args.node_limit, **extra)
     _emit(result, args.json)
     return EXIT_OK
 
@@ -207,8 +242,7 @@ def _cmd_demo(args) -> int:
         print(f"bnblip demo: {spec['description']}")
         print(f"  network widths {list(network.widths)}, box {box.lower.tolist()} to "
               f"{box.upper.tolist()}, c = {spec['c']}, input norm {spec['norm']}")
-    result = lipschitz(network, box, spec["norm"], spec["c"], method=method,
-                       **_method_options(args, method))
+    result = _solve(network, box, spec["norm"], spec["c"], method, args)
     _emit(result, args.json)
     return EXIT_OK
 

@@ -108,6 +108,11 @@ class ProgressRelay:
         Receives each record.
     factor : float
         :attr:`Scaling.factor`.
+
+    Attributes
+    ----------
+    last : bnblip.solver.Progress or None
+        The last record passed on (``None`` before the first).
     """
 
     def __init__(self, callback, factor: float):
@@ -136,8 +141,20 @@ class ProgressRelay:
 
 
 def progress_in_original_units(callback, scaling: Scaling):
-    """A :class:`ProgressRelay` for a callable ``callback``; anything else is
-    returned as is for the solver's own validation to reject."""
+    """The ``progress`` option to hand the solver of the scaled problem.
+
+    Parameters
+    ----------
+    callback : object
+        The user's ``progress`` option.
+    scaling : Scaling
+
+    Returns
+    -------
+    ProgressRelay or object
+        A relay for a callable ``callback``; anything else as it is, for the
+        solver's own validation to reject.
+    """
     if not callable(callback):
         return callback
     return ProgressRelay(callback, scaling.factor)

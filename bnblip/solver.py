@@ -127,7 +127,9 @@ class BnbOptions:
         Debug: assert that no child's bound exceeds its parent's.
     progress : callable or None
         Called with a :class:`Progress` record at most every ``progress_interval_s``
-        seconds and once at the end.
+        seconds and once at the end (:func:`bnblip.lipschitz` may add one more
+        record, with the result's bounds, when re-checking the witness on the
+        original network changes them).
     progress_interval_s : float
     lp : {'auto', 'always', 'never'}
         When to solve the node LP relaxation (infeasibility, tighter bound).

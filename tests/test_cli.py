@@ -199,3 +199,68 @@ def test_issue3_tighten_gradient_needs_linf(model, capsys):
                           "--norm", "l2", "--tighten-gradient"], capsys)
     assert code == 2 and "gradient='always' applies to the linf input norm" in err
     assert "Traceback" not in err
+
+
+class _Clock:
+    def __init__(self, times):
+        self.times = list(times)
+
+    def __call__(self):
+        return self.times.pop(0)
+
+
+def _record(lower, upper, nodes):
+    from bnblip.solver import Progress
+
+    return Progress(lower, upper, nodes, 10.0, 1.0)
+
+
+def test_progress_line_draws_the_held_last_record_and_ends_the_line():
+    import io
+
+    from bnblip.cli import _ProgressLine
+
+    stream = io.StringIO()
+    line = _ProgressLine(stream, clock=_Clock([0.0, 0.1, 0.2, 0.9, 1.0]))
+    line(_record(1.0, 9.0, 1))   # drawn
+    line(_record(2.0, 8.0, 2))   # within the interval: held
+    line(_record(3.0, 7.0, 3))   # held, replaces the one before
+    line(_record(4.0, 6.0, 4))   # 0.9 s after the first draw: drawn
+    line(_record(5.0, 5.5, 5))   # 0.1 s after that draw: held, drawn by close()
+    line.close()
+    draws = stream.getvalue().split("\r")[1:]
+    assert [d.split()[1] for d in draws] == ["1", "4", "5"]
+    assert stream.getvalue().endswith("\n") and "nodes 5" in draws[-1]
+
+
+def test_progress_line_close_without_records_writes_nothing():
+    import io
+
+    from bnblip.cli import _ProgressLine
+
+    stream = io.StringIO()
+    _ProgressLine(stream).close()
+    assert stream.getvalue() == ""
+
+
+def test_solve_progress_line_ends_with_the_rechecked_bounds(model, monkeypatch, capsys):
+    # on a terminal, the last progress line shows the result's bounds (here: the
+    # witness re-check is made to fail, so the lower bound is 0) and ends its line
+    import io
+
+    import bnblip.scaling
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    path, _ = model
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(bnblip.scaling, "check_witness", lambda *args: None)
+    code = main(["solve", str(path), "--lower", "-1", "--upper", "1", "--c", "1,-1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "lower bound  0 " in out
+    last = terminal.getvalue().split("\r")[-1]
+    assert last.startswith("  lower 0  upper ") and last.endswith("\n")

@@ -536,6 +536,36 @@ def test_issue3_extremes_count_the_lps_they_solve(backend_name):
     assert np.all(np.isnan(empty.upper))
 
 
+@pytest.mark.parametrize("deadline_passed", [False, True])
+def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
+    # Stats.lps = node LPs + tightening LPs actually solved; with every tightening
+    # loop's deadline already passed, none of its planned LPs counts
+    from bnblip.lp.backend import HighspyBackend
+
+    solved = {"node": 0, "extremes": 0}
+    solve, extremes = HighspyBackend.solve, HighspyBackend.extremes
+
+    def counted_solve(self, *args, **kwargs):
+        solved["node"] += 1
+        return solve(self, *args, **kwargs)
+
+    def counted_extremes(self, data, cols, deadline=None):
+        if deadline_passed and deadline is not None:
+            deadline = time.perf_counter() - 1.0
+        ext = extremes(self, data, cols, deadline)
+        solved["extremes"] += ext.solved
+        return ext
+
+    monkeypatch.setattr(HighspyBackend, "solve", counted_solve)
+    monkeypatch.setattr(HighspyBackend, "extremes", counted_extremes)
+    _, net, box = _random_net_box(8060, [3, 8, 8, 6, 1])
+    res = solve_bnb(make_problem(net, box, "linf"), time_limit=60.0, tighten="root",
+                    lp="always")
+    assert res.status is Status.OPTIMAL
+    assert solved["node"] > 0 and (solved["extremes"] == 0) == deadline_passed
+    assert res.stats.lps == solved["node"] + solved["extremes"]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_issue3_forward_rows_only_extremes_are_sound_and_between(seed):
     # freeing the rows after layer k leaves a relaxation: its extremes hold every

@@ -110,8 +110,9 @@ class LPBackend(Protocol):
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
-        """Minimum and maximum of each column in ``cols``; no LP is started once
-        ``time.perf_counter()`` passes ``deadline``."""
+        """Minimum and maximum of each column in ``cols``; no further column is
+        started once ``time.perf_counter()`` passes ``deadline`` (a started column
+        gets both its LPs)."""
         ...
 
 
