@@ -8,9 +8,10 @@ value (an upper bound below it or a lower bound above it).  Violations are
 :class:`Disagreement` records, printed in a DISAGREEMENT section.
 
 Time ratios are ``t_solver / t_engine`` per case, geometric means over the cases at
-least one of the two solved; an unsolved run counts with the time limit (so ratios
-of unsolved cases are bounds).  The ``>= 1 s`` column keeps only cases where the
-solver in the column needed at least one second.
+least one of the two solved; a run stopped by a limit counts with the time limit (so
+ratios of such cases are bounds), and a run that ended unsolved on its own
+(``incomplete``: it finished with the gap open) with its own time.  The ``>= 1 s``
+column keeps only cases where the solver in the column needed at least one second.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def solver_names(records) -> list[str]:
 
 
 def _censored(r: SolveRecord, time_limit: float) -> float:
-    t = r.time_s if r.solved else time_limit
+    """The run's time; a run a limit stopped counts with the time limit."""
+    t = r.time_s if r.solved or r.status is RunStatus.INCOMPLETE else time_limit
     return max(t, MIN_TIME_S)
 
 

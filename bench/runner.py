@@ -56,6 +56,8 @@ class RunStatus(enum.Enum):
     TIME_LIMIT = "time_limit"
     NODE_LIMIT = "node_limit"
     INTERRUPTED = "interrupted"
+    INCOMPLETE = "incomplete"
+    """The solver finished on its own with the gap open (no limit stopped it)."""
     KILLED = "killed"
     ERROR = "error"
     NOT_INSTALLED = "not installed"
@@ -67,7 +69,7 @@ class RunStatus(enum.Enum):
     def ran(self) -> bool:
         """Whether a solve actually ran (and has a time)."""
         return self in (RunStatus.OPTIMAL, RunStatus.TIME_LIMIT, RunStatus.NODE_LIMIT,
-                        RunStatus.INTERRUPTED, RunStatus.KILLED)
+                        RunStatus.INTERRUPTED, RunStatus.INCOMPLETE, RunStatus.KILLED)
 
 
 @dataclass(frozen=True)

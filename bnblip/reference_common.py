@@ -138,7 +138,7 @@ def assemble(problem: Problem, outcomes, method: Method, tol: Tolerances, time_s
         status = Status.OPTIMAL
     else:
         status = next((o.status for o in outcomes if o.status is not Status.OPTIMAL),
-                      Status.NODE_LIMIT)
+                      Status.INCOMPLETE)
     wit = lower_outcome.witness
     return LipschitzResult(
         value=lower if status is Status.OPTIMAL else upper,

@@ -535,7 +535,8 @@ def _solve_functional(problem: Problem, c: np.ndarray, fwd: ForwardBounds, tol: 
         if tol.gap_closed(lower, max(upper, lower)):
             status = Status.OPTIMAL
             break
-        status = Status.TIME_LIMIT if not run.finished else Status.NODE_LIMIT
+        # a MIP that finished without a witness reaching its bound leaves the gap open
+        status = Status.TIME_LIMIT if not run.finished else Status.INCOMPLETE
         cut = None if full or not run.finished else no_good_cut(mip, run.pattern)
         if cut is None or len(cuts) == max_cuts:
             if run.finished:

@@ -194,6 +194,18 @@ def test_geometric_mean_ratios_against_the_engine():
     assert sorted(hard) == pytest.approx([4.0, 10.0])
 
 
+def test_a_run_that_ends_incomplete_counts_with_its_own_time():
+    # HiGHS's MIP may finish in 1.4 s with its bound 3e-6 above the witnessed value
+    # (depth_8 l1): no limit stopped it, so it must not count as a 10 s run
+    records = [_record("a", "bnb", 1.0, time_s=1.0),
+               _record("a", "milp", 1.0, status=RunStatus.INCOMPLETE, time_s=1.4),
+               _record("b", "bnb", 1.0, time_s=1.0),
+               _record("b", "milp", 1.0, status=RunStatus.TIME_LIMIT, time_s=10.02)]
+    assert sorted(report.time_ratios(records, "milp", time_limit=10.0)) == pytest.approx(
+        [1.4, 10.0])
+    assert RunStatus("incomplete").ran
+
+
 def test_performance_profile_ratios():
     records = [_record("a", "bnb", 1.0, time_s=1.0), _record("a", "milp", 1.0, time_s=3.0),
                _record("b", "bnb", 1.0, status=RunStatus.TIME_LIMIT, time_s=10.0),
