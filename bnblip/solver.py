@@ -409,15 +409,15 @@ def _forward_function(name: str, kernels: str = "auto"):
     if name in ("auto", "linear"):
         try:
             from bnblip.bounds.ckernels import (
-                forward_linear_with,
                 kernel_backend,
                 select_kernels,
+                unchecked_forward_linear_with,
             )
         except ImportError:
             pass
         else:
             chosen = select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
-            return forward_linear_with(chosen), True
+            return unchecked_forward_linear_with(chosen), True
         try:
             from bnblip.bounds.linear import forward_linear
         except ImportError:
@@ -426,6 +426,27 @@ def _forward_function(name: str, kernels: str = "auto"):
             return forward_interval, False
         return forward_linear, False
     return forward_interval, False
+
+
+def _backward_function(network: Network, kernels: str = "auto"):
+    """Interval backward propagation ``(c, dlo, dhi, tol) -> BackwardBounds`` for
+    the solver's nodes: the compiled (or Numba) kernel when the network has hidden
+    layers and the kernels import, else :func:`backward_interval`."""
+    if network.num_hidden_layers > 0:
+        try:
+            from bnblip.bounds.ckernels import (
+                kernel_backend,
+                select_kernels,
+                unchecked_backward_interval_with,
+            )
+            from bnblip.bounds.kernels import pack_network
+        except ImportError:
+            pass
+        else:
+            chosen = select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
+            run, packed = unchecked_backward_interval_with(chosen), pack_network(network)
+            return lambda c, dlo, dhi, tol: run(packed, c, dlo, dhi, tol)
+    return lambda c, dlo, dhi, tol: backward_interval(network, c, dlo, dhi, tol)
 
 
 def _intersect(a: ForwardBounds, b: ForwardBounds) -> ForwardBounds:
@@ -493,6 +514,7 @@ class _Search:
             from bnblip.bounds.kernels import pack_network
 
             self.forward_net = pack_network(self.network)
+        self.backward_fn = _backward_function(self.network, opts.kernels)
         self.rule = SCORE_RULES[opts.score]
         box = problem.box
         self.split_inputs = (opts.inputs == "always" or (
@@ -600,9 +622,9 @@ class _Search:
     def _decide_phases(fb: ForwardBounds, phases) -> tuple[tuple, bool]:
         out, infeasible = [], fb.infeasible
         for zl, zu, ph in zip(fb.lower, fb.upper, phases):
-            infeasible |= bool(np.any(zl > zu))
-            infeasible |= bool(np.any((ph == ACTIVE) & (zu < 0)))
-            infeasible |= bool(np.any((ph == INACTIVE) & (zl > 0)))
+            if not infeasible:  # (array methods: np.any's wrapper costs more here)
+                infeasible = bool(((zl > zu) | ((ph == ACTIVE) & (zu < 0))
+                                   | ((ph == INACTIVE) & (zl > 0))).any())
             new = ph.copy()
             free = ph == 0
             new[free & (zu <= 0)] = INACTIVE
@@ -616,11 +638,11 @@ class _Search:
         if directions.is_ball:
             return directions, False
         lo, hi = directions.lower, directions.upper
-        dominated = bool(np.any((lo == 1.0) & (ghi < 0)) or np.any((hi == -1.0) & (glo > 0)))
+        dominated = bool((((lo == 1.0) & (ghi < 0)) | ((hi == -1.0) & (glo > 0))).any())
         free = lo < hi
         pos = free & (glo >= 0)
         neg = free & ~pos & (ghi <= 0)
-        if not (np.any(pos) or np.any(neg)):
+        if not (pos | neg).any():
             return directions, dominated
         lo, hi = lo.copy(), hi.copy()
         lo[pos] = 1.0
@@ -635,7 +657,7 @@ class _Search:
         if infeasible:
             return self._closed(NodeState.INFEASIBLE, depth, functional, phases, directions)
         dlo, dhi = derivative_bounds(fb, phases)
-        backward = backward_interval(net, c, dlo, dhi, self.tol)
+        backward = self.backward_fn(c, dlo, dhi, self.tol)
         if functional in self.root_backward:
             backward = _meet(backward, self.root_backward[functional])
         if self.opts.gradient != "never" and parent is not None and parent.parts is not None \

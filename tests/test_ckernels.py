@@ -465,3 +465,38 @@ def test_fallback_to_numba_without_extension(without_extension, caplog):
 def test_fallback_copy_leaves_real_module_alone(without_extension):
     assert without_extension is not ckernels
     assert ckernels.HAVE_C == (ckernels.C_KERNELS is not None)
+
+
+# ---------------------------------------------------------------------- solver wrappers
+@pytest.mark.parametrize("backend",
+                         [ckernels.Backend.NUMBA] + [ckernels.Backend.C] * ckernels.HAVE_C)
+@pytest.mark.parametrize("seed,widths", [(s, w) for s, w in enumerate(SHAPES)])
+@pytest.mark.parametrize("use_prior", [False, True])
+def test_unchecked_wrappers_equal_the_checked_ones(backend, seed, widths, use_prior):
+    # the solver's forward/backward skip validation; their results must be the
+    # validated entry points' bit for bit (same kernel, same inputs)
+    node = _random_node(500 + seed, widths, fraction=0.4, use_prior=use_prior)
+    if not len(node.net.hidden_widths):
+        pytest.skip("no hidden layer")
+    ks = ckernels.kernel_backend(backend)
+    phases = node.split(node.phases)
+    prior = (bnblip.bounds.ForwardBounds(node.split(node.prior_lo), node.split(node.prior_hi),
+                                         False) if use_prior else None)
+    want = ckernels.forward_linear_with(ks)(node.network, node.lo, node.hi, phases,
+                                            DEFAULT_TOLERANCES, prior)
+    got = ckernels.unchecked_forward_linear_with(ks)(node.net, node.lo, node.hi, phases,
+                                                     DEFAULT_TOLERANCES, prior)
+    assert got.infeasible == want.infeasible
+    for a, b in zip(got.lower + got.upper, want.lower + want.upper, strict=True):
+        np.testing.assert_array_equal(a, b)
+    dlo, dhi = derivative_bounds(want, phases)
+    c = np.random.default_rng(seed).normal(size=widths[-1])
+    y = np.full(int(node.net.g_off[-1]), np.nan), np.full(int(node.net.g_off[-1]), np.nan)
+    ks.backward_interval(node.net, c, np.concatenate(dlo), np.concatenate(dhi), REL, ABSW, *y)
+    back = ckernels.unchecked_backward_interval_with(ks)(node.net, c, dlo, dhi,
+                                                        DEFAULT_TOLERANCES)
+    np.testing.assert_array_equal(np.concatenate(back.lower), y[0])
+    np.testing.assert_array_equal(np.concatenate(back.upper), y[1])
+    ref = backward_interval(node.network, c, dlo, dhi)  # the NumPy twin: close
+    for a, b in zip(back.lower + back.upper, ref.lower + ref.upper, strict=True):
+        _assert_close(a, b)

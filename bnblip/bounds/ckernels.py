@@ -178,3 +178,30 @@ def forward_linear_with(kernels: KernelSet):
                         DEFAULT_TOLERANCES if tol is None else tol, prior, linear_workspace)
 
     return forward
+
+
+def unchecked_forward_linear_with(kernels: KernelSet):
+    """Like :func:`forward_linear_with` for a ``PackedNetwork`` and arguments known
+    to fit it (the solver's nodes: int8 phases, float64 box, ``prior`` bounds of the
+    same widths), without validating them
+    (:func:`bnblip.bounds.kernels.forward_unchecked`)."""
+    from bnblip.bounds.kernels import forward_unchecked, linear_workspace
+
+    def forward(net, lower, upper, phases, tol, prior=None):
+        return forward_unchecked(kernels.linear_forward, net, lower, upper, phases, tol,
+                                 prior, linear_workspace)
+
+    return forward
+
+
+def unchecked_backward_interval_with(kernels: KernelSet):
+    """``backward_interval``-compatible function (packed network, c, dlo, dhi, tol)
+    running ``kernels.backward_interval`` without validation (the solver's nodes:
+    float64 ``c`` and derivative bounds of the network's widths, at least one
+    hidden layer; :func:`bnblip.bounds.kernels.backward_unchecked`)."""
+    from bnblip.bounds.kernels import backward_unchecked
+
+    def backward(net, c, dlo, dhi, tol):
+        return backward_unchecked(kernels.backward_interval, net, c, dlo, dhi, tol)
+
+    return backward

@@ -492,6 +492,44 @@ def _forward(kernel, network, lower, upper, phases, tol, prior, *extra) -> Forwa
     lo, hi = check_box(net, lower, upper)
     flat = check_flat_phases(net, phases)
     prior_lo, prior_hi = _flat_prior(net, prior)
+    return _run_forward(kernel, net, lo, hi, flat, prior_lo, prior_hi, tol, extra)
+
+
+def forward_unchecked(kernel, net: PackedNetwork, lower: np.ndarray, upper: np.ndarray,
+                      phases: tuple[np.ndarray, ...], tol: Tolerances,
+                      prior: ForwardBounds | None, *extra) -> ForwardBounds:
+    """:func:`_forward` without validation, for the solver's nodes.
+
+    Parameters
+    ----------
+    kernel : callable
+        A forward kernel (interval or linear).
+    net : PackedNetwork
+    lower, upper : ndarray
+        float64 input box of length ``input_dim``.
+    phases : tuple of ndarray
+        One int8 array per hidden layer.
+    tol : Tolerances
+    prior : ForwardBounds or None
+        One array per hidden layer, or ``None``.
+    *extra
+        Workspace factories the kernel takes (as for :func:`_forward`).
+    """
+    depth = len(phases)
+    flat = (np.concatenate(phases).astype(np.int8, copy=False) if depth
+            else np.zeros(0, dtype=np.int8))
+    if prior is None or depth == 0:
+        prior_lo = np.full(flat.size, -np.inf)
+        prior_hi = np.full(flat.size, np.inf)
+    else:
+        prior_lo, prior_hi = np.concatenate(prior.lower), np.concatenate(prior.upper)
+    return _run_forward(kernel, net, np.ascontiguousarray(lower, dtype=np.float64),
+                        np.ascontiguousarray(upper, dtype=np.float64), flat, prior_lo,
+                        prior_hi, tol, extra)
+
+
+def _run_forward(kernel, net: PackedNetwork, lo, hi, flat, prior_lo, prior_hi, tol,
+                 extra) -> ForwardBounds:
     z_lo = np.empty(num_hidden(net))
     z_hi = np.empty(num_hidden(net))
     infeasible = kernel(net, lo, hi, flat, prior_lo, prior_hi, tol.bound_rel_widen,
@@ -581,10 +619,33 @@ def backward_interval_numba(network, c, dlo, dhi,
         if len(d) != len(widths) or any(np.shape(a) != (h,) for a, h in zip(d, widths)):
             raise InputError(f"{name} must hold one array per hidden layer of widths {widths}")
         flat.append(np.concatenate(d).astype(np.float64) if widths else np.zeros(0))
+    return _run_backward(backward_interval_kernel, net, c, flat[0], flat[1], tol)
+
+
+def backward_unchecked(kernel, net: PackedNetwork, c: np.ndarray, dlo, dhi,
+                       tol: Tolerances) -> BackwardBounds:
+    """:func:`backward_interval_numba` with ``kernel`` and without validation, for
+    the solver's nodes.
+
+    Parameters
+    ----------
+    kernel : callable
+        A backward interval kernel.
+    net : PackedNetwork
+    c : ndarray
+        float64 output functional of length ``output_dim``.
+    dlo, dhi : tuple of ndarray
+        float64 derivative bounds, one array per hidden layer (at least one).
+    tol : Tolerances
+    """
+    return _run_backward(kernel, net, c, np.concatenate(dlo), np.concatenate(dhi), tol)
+
+
+def _run_backward(kernel, net: PackedNetwork, c, d_lo, d_hi, tol) -> BackwardBounds:
+    widths = net.hidden_widths
     total = int(net.g_off[-1])
     y_lo = np.empty(total)
     y_hi = np.empty(total)
-    backward_interval_kernel(net, c, flat[0], flat[1], tol.bound_rel_widen,
-                             tol.bound_abs_widen, y_lo, y_hi)
+    kernel(net, c, d_lo, d_hi, tol.bound_rel_widen, tol.bound_abs_widen, y_lo, y_hi)
     layers = len(widths) + 1
     return BackwardBounds(_split(y_lo, net.g_off, layers), _split(y_hi, net.g_off, layers))
