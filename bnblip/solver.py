@@ -402,21 +402,25 @@ class _LimitReached(Exception):
         self.status = status
 
 
+def _kernel_set(kernels: str):
+    """The bound kernels for option ``kernels`` ('auto': the compiled C ones when
+    built, else Numba), or ``None`` when the kernel modules do not import."""
+    try:
+        from bnblip.bounds.ckernels import kernel_backend, select_kernels
+    except ImportError:
+        return None
+    return select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
+
+
 def _forward_function(name: str, kernels: str = "auto"):
     """The forward propagation for option ``forward`` and whether it takes ``prior``
     bounds (intersected into every layer before the next is propagated).  ``kernels``
     picks the compiled C kernel ('c', 'auto' when built) or the Numba one."""
     if name in ("auto", "linear"):
-        try:
-            from bnblip.bounds.ckernels import (
-                kernel_backend,
-                select_kernels,
-                unchecked_forward_linear_with,
-            )
-        except ImportError:
-            pass
-        else:
-            chosen = select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
+        chosen = _kernel_set(kernels)
+        if chosen is not None:
+            from bnblip.bounds.ckernels import unchecked_forward_linear_with
+
             return unchecked_forward_linear_with(chosen), True
         try:
             from bnblip.bounds.linear import forward_linear
@@ -432,21 +436,14 @@ def _backward_function(network: Network, kernels: str = "auto"):
     """Interval backward propagation ``(c, dlo, dhi, tol) -> BackwardBounds`` for
     the solver's nodes: the compiled (or Numba) kernel when the network has hidden
     layers and the kernels import, else :func:`backward_interval`."""
-    if network.num_hidden_layers > 0:
-        try:
-            from bnblip.bounds.ckernels import (
-                kernel_backend,
-                select_kernels,
-                unchecked_backward_interval_with,
-            )
-            from bnblip.bounds.kernels import pack_network
-        except ImportError:
-            pass
-        else:
-            chosen = select_kernels("c") if kernels == "auto" else kernel_backend(kernels)
-            run, packed = unchecked_backward_interval_with(chosen), pack_network(network)
-            return lambda c, dlo, dhi, tol: run(packed, c, dlo, dhi, tol)
-    return lambda c, dlo, dhi, tol: backward_interval(network, c, dlo, dhi, tol)
+    chosen = _kernel_set(kernels) if network.num_hidden_layers > 0 else None
+    if chosen is None:
+        return lambda c, dlo, dhi, tol: backward_interval(network, c, dlo, dhi, tol)
+    from bnblip.bounds.ckernels import unchecked_backward_interval_with
+    from bnblip.bounds.kernels import pack_network
+
+    run, packed = unchecked_backward_interval_with(chosen), pack_network(network)
+    return lambda c, dlo, dhi, tol: run(packed, c, dlo, dhi, tol)
 
 
 def _intersect(a: ForwardBounds, b: ForwardBounds) -> ForwardBounds:
