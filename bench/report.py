@@ -9,8 +9,9 @@ value (an upper bound below it or a lower bound above it).  Violations are
 
 Time ratios are ``t_solver / t_engine`` per case, geometric means over the cases at
 least one of the two solved; a run stopped by a limit counts with the time limit (so
-ratios of such cases are bounds), and a run that ended unsolved on its own
-(``incomplete``: it finished with the gap open) with its own time.  The ``>= 1 s``
+ratios of such cases are bounds), and a peer's run that ended unsolved on its own
+(``incomplete``: it finished with the gap open) with its own time; the engine's own
+``incomplete`` runs count with the limit, so neither rule favours the engine.  The ``>= 1 s``
 column keeps only cases where the solver in the column needed at least one second.
 """
 
@@ -167,10 +168,11 @@ def solver_names(records) -> list[str]:
     return list(dict.fromkeys(r.solver for r in records))
 
 
-def _censored(r: SolveRecord, time_limit: float) -> float:
-    """The run's time; a run a limit stopped counts with the time limit."""
-    t = r.time_s if r.solved or r.status is RunStatus.INCOMPLETE else time_limit
-    return max(t, MIN_TIME_S)
+def _censored(r: SolveRecord, time_limit: float, own_incomplete: bool) -> float:
+    """The run's time; an unsolved run counts with the time limit, except an
+    ``incomplete`` one when ``own_incomplete`` (then with its own time)."""
+    own = r.solved or (own_incomplete and r.status is RunStatus.INCOMPLETE)
+    return max(r.time_s if own else time_limit, MIN_TIME_S)
 
 
 def time_ratios(records, solver: str, time_limit: float, min_solver_s: float = 0.0,
@@ -184,10 +186,11 @@ def time_ratios(records, solver: str, time_limit: float, min_solver_s: float = 0
             continue
         if not (mine.solved or base.solved):
             continue
-        t_mine = _censored(mine, time_limit)
+        t_mine = _censored(mine, time_limit, own_incomplete=True)
         if t_mine < min_solver_s:
             continue
-        out.append(t_mine / _censored(base, time_limit))
+        # the engine's own 'incomplete' runs count as limit-length (never in its favour)
+        out.append(t_mine / _censored(base, time_limit, own_incomplete=False))
     return out
 
 
@@ -324,7 +327,7 @@ def plot_time_vs_ambiguous(records, path: Path, time_limit: float) -> None:
         if not recs:
             continue
         x = [r.ambiguous for r in recs]
-        y = [_censored(r, time_limit) for r in recs]
+        y = [_censored(r, time_limit, own_incomplete=True) for r in recs]
         ax.scatter(x, y, s=18, marker=markers[k % len(markers)], label=name, alpha=0.7)
     ax.axhline(time_limit, color="grey", lw=0.8, ls="--", label="time limit")
     ax.set_yscale("log")

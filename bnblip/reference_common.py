@@ -136,9 +136,10 @@ def assemble(problem: Problem, outcomes, method: Method, tol: Tolerances, time_s
     upper = max(upper, lower)
     if tol.gap_closed(lower, upper):
         status = Status.OPTIMAL
-    else:
-        status = next((o.status for o in outcomes if o.status is not Status.OPTIMAL),
-                      Status.INCOMPLETE)
+    else:  # a limit that stopped any functional's solve, else 'incomplete'
+        stopped = [o.status for o in outcomes
+                   if o.status not in (Status.OPTIMAL, Status.INCOMPLETE)]
+        status = stopped[0] if stopped else Status.INCOMPLETE
     wit = lower_outcome.witness
     return LipschitzResult(
         value=lower if status is Status.OPTIMAL else upper,

@@ -512,6 +512,9 @@ class _Search:
 
             self.forward_net = pack_network(self.network)
         self.backward_fn = _backward_function(self.network, opts.kernels)
+        # the compiled kernels take contiguous float64 only (a Problem may hold views)
+        self.functionals = tuple(np.ascontiguousarray(c, dtype=np.float64)
+                                 for c in problem.functionals)
         self.rule = SCORE_RULES[opts.score]
         box = problem.box
         self.split_inputs = (opts.inputs == "always" or (
@@ -648,7 +651,7 @@ class _Search:
 
     def _evaluate(self, phases, directions, functional, depth, parent, box) -> Node:
         net = self.network
-        c = self.problem.functionals[functional]
+        c = self.functionals[functional]
         fb = self._forward(phases, parent, box)
         phases, infeasible = self._decide_phases(fb, phases)
         if infeasible:

@@ -206,6 +206,13 @@ def test_a_run_that_ends_incomplete_counts_with_its_own_time():
     assert RunStatus("incomplete").ran
 
 
+def test_an_incomplete_engine_run_counts_with_the_time_limit():
+    # the engine's own 'incomplete' never makes it look faster: its time is the limit
+    records = [_record("a", "bnb", 1.0, status=RunStatus.INCOMPLETE, time_s=0.5),
+               _record("a", "milp", 1.0, time_s=2.0)]
+    assert report.time_ratios(records, "milp", time_limit=10.0) == pytest.approx([0.2])
+
+
 def test_performance_profile_ratios():
     records = [_record("a", "bnb", 1.0, time_s=1.0), _record("a", "milp", 1.0, time_s=3.0),
                _record("b", "bnb", 1.0, status=RunStatus.TIME_LIMIT, time_s=10.0),

@@ -466,3 +466,22 @@ def test_reference_methods_take_their_own_options():
     milp = bnblip.lipschitz(*args, method="milp", tighten=False, max_cuts=2)
     enum = bnblip.lipschitz(*args, method="enumerate", max_regions=10_000)
     assert milp.value == pytest.approx(enum.value, rel=1e-6)
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    ((Status.INCOMPLETE, Status.TIME_LIMIT), Status.TIME_LIMIT),
+    ((Status.TIME_LIMIT, Status.INCOMPLETE), Status.TIME_LIMIT),
+    ((Status.OPTIMAL, Status.INCOMPLETE), Status.INCOMPLETE),
+    ((Status.INCOMPLETE, Status.INCOMPLETE), Status.INCOMPLETE),
+])
+def test_assemble_reports_a_limit_before_incomplete(statuses, expected):
+    # several functionals: when a limit stopped any of them, the result says so
+    from bnblip.reference_common import Outcome, assemble
+    from bnblip.result import Stats
+
+    problem = make_problem(random_network(np.random.default_rng(2), [2, 4, 2]),
+                           Box(-np.ones(2), np.ones(2)), "linf", output_norm="linf")
+    outcomes = [Outcome(c, 5.0 + k, None, s, Stats())
+                for k, (c, s) in enumerate(zip(problem.functionals, statuses))]
+    res = assemble(problem, outcomes, Method.MILP, Tolerances(), 1.0, {})
+    assert res.status is expected and res.upper_bound == 6.0

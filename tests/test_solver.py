@@ -511,6 +511,20 @@ def test_issue3_lp_extremes_contain_preactivations():
     assert np.all(lo_w >= fb.lower[1] - 1e-9) and np.all(hi_w <= fb.upper[1] + 1e-9)
 
 
+@pytest.mark.parametrize("kernels", ["auto", "numba"])
+def test_issue3_functional_views_and_other_dtypes_are_solved(kernels):
+    # the compiled kernels take contiguous float64 only; a Problem may hold a strided
+    # view or an integer functional (make_problem keeps what np.asarray gives)
+    _, net, box = _random_net_box(8070, [3, 7, 6, 2])
+    cols = np.array([[1.0, 5.0], [-1.0, 7.0]])
+    base = make_problem(net, box, "linf", c=[1.0, -1.0])
+    want = solve_enumerate(base).value
+    for c in (cols[:, 0], np.array([1, -1])):
+        res = solve_bnb(make_problem(net, box, "linf", c=c), kernels=kernels)
+        assert res.status is Status.OPTIMAL
+        assert res.value == pytest.approx(want, rel=1e-9)
+
+
 @pytest.mark.parametrize("backend_name", ["highspy", "linprog"])
 def test_issue3_extremes_count_the_lps_they_solve(backend_name):
     # Stats.lps adds Extremes.solved: a passed deadline solves none, an infeasible
