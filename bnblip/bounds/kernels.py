@@ -480,11 +480,15 @@ def _split(flat: np.ndarray, offsets: np.ndarray, count: int) -> tuple[np.ndarra
 
 
 def _flat_prior(net: PackedNetwork, prior) -> tuple[np.ndarray, np.ndarray]:
-    prior = check_prior(net, prior)
+    return _concat_prior(check_prior(net, prior), num_hidden(net))
+
+
+def _concat_prior(prior: ForwardBounds | None, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """``prior`` as flat float64 arrays (unbounded when ``None`` or without layers)."""
     if prior is None or not prior.lower:
-        return np.full(num_hidden(net), -np.inf), np.full(num_hidden(net), np.inf)
-    return (np.concatenate(prior.lower).astype(np.float64),
-            np.concatenate(prior.upper).astype(np.float64))
+        return np.full(total, -np.inf), np.full(total, np.inf)
+    return (np.concatenate(prior.lower).astype(np.float64, copy=False),
+            np.concatenate(prior.upper).astype(np.float64, copy=False))
 
 
 def _forward(kernel, network, lower, upper, phases, tol, prior, *extra) -> ForwardBounds:
@@ -515,14 +519,9 @@ def forward_unchecked(kernel, net: PackedNetwork, lower: np.ndarray, upper: np.n
     *extra
         Workspace factories the kernel takes (as for :func:`_forward`).
     """
-    depth = len(phases)
-    flat = (np.concatenate(phases).astype(np.int8, copy=False) if depth
+    flat = (np.concatenate(phases).astype(np.int8, copy=False) if phases
             else np.zeros(0, dtype=np.int8))
-    if prior is None or depth == 0:
-        prior_lo = np.full(flat.size, -np.inf)
-        prior_hi = np.full(flat.size, np.inf)
-    else:
-        prior_lo, prior_hi = np.concatenate(prior.lower), np.concatenate(prior.upper)
+    prior_lo, prior_hi = _concat_prior(prior, flat.size)
     return _run_forward(kernel, net, np.ascontiguousarray(lower, dtype=np.float64),
                         np.ascontiguousarray(upper, dtype=np.float64), flat, prior_lo,
                         prior_hi, tol, extra)
