@@ -1174,12 +1174,11 @@ class _Search:
     def maybe_tighten_gradient(self, node: Node) -> Node:
         """``node`` re-bounded after LP tightening of its input gradient's bounds on
         the coordinates whose sign is free and unknown (option ``gradient``, linf
-        input norm): their chords in the LP narrow, and the node's subtree inherits
-        the bounds.  Run on nodes popped best-first, those that hold the global upper
-        bound up."""
+        input norm; ``__init__`` refuses it for other norms): their chords in the LP
+        narrow, and the node's subtree inherits the bounds.  Run on nodes popped
+        best-first, those that hold the global upper bound up."""
         if self.lp is None or self.opts.gradient == "never" or \
-                self.problem.norm is not Norm.LINF or node.state is not NodeState.OPEN or \
-                node.parts is None:
+                node.state is not NodeState.OPEN or node.parts is None:
             return node
         glo, ghi = node.parts.backward.lower[0], node.parts.backward.upper[0]
         free = (node.directions.lower < node.directions.upper) & (glo < 0) & (ghi > 0)
