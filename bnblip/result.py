@@ -50,14 +50,12 @@ class Stats:
     """Counters and timings of a solve (all optional for a given method).
 
     ``lps_reused`` counts node LPs not solved because the parent's LP optimum was
-    feasible for them (their value could not be lower); ``lp_models`` the LP models
-    built for subtrees (:mod:`bnblip.lp.subtree`); ``phases_fixed`` the neuron
+    feasible for them (their value could not be lower); ``phases_fixed`` the neuron
     phases fixed by node LPs' duals (reduced-cost fixing)."""
 
     nodes: int = 0
     lps: int = 0
     lps_reused: int = 0
-    lp_models: int = 0
     phases_fixed: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0

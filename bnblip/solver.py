@@ -64,11 +64,11 @@ from bnblip.lp.relaxation import (
     NodeData,
     PhaseBounds,
     RelaxationLayout,
+    SolutionCheck,
     build_layout,
     forward_rows_only,
     node_data,
 )
-from bnblip.lp.subtree import ModelPool, WarmStart, make_model
 from bnblip.network import Network, Pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Norm, Problem
@@ -277,11 +277,10 @@ class Node:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     propagated: float = -math.inf
-    warm: WarmStart | None = None
-    """LP basis to start this node's LP from, with its model: its own after its LP,
-    else the nearest ancestor's (best-first pops unrelated nodes; the parent's basis
-    saves most simplex iterations).  The node's LP is solved on that model (or on
-    a subtree model :class:`bnblip.lp.subtree.ModelPool` builds for it)."""
+    warm: object | None = None
+    """LP basis to start this node's LP from: its own after its LP, else the
+    nearest ancestor's (best-first pops unrelated nodes; the parent's basis
+    saves most simplex iterations)."""
     lp_point: LPPoint | None = None
     """Optimal point of this node's LP, else of the nearest ancestor's: when it is
     feasible for this node's LP, that LP is skipped (its value could not be lower)."""
@@ -290,11 +289,11 @@ class Node:
 @dataclass(frozen=True, eq=False)
 class NodeLP:
     """Outcome of a node LP: ``bound`` (``None`` when infeasible, ``inf`` when
-    unusable), the final basis with its model (``None`` when none) and the optimal
-    point (``None`` unless optimal)."""
+    unusable), the final basis (``None`` when none) and the optimal point
+    (``None`` unless optimal)."""
 
     bound: float | None
-    warm: WarmStart | None
+    basis: object | None
     point: LPPoint | None = None
     fix: tuple[np.ndarray, ...] | None = None
     """Per hidden layer, phases the LP's duals decide (0: none), or ``None``."""
@@ -325,7 +324,6 @@ class _Counters:
     evaluations: int = 0
     lps: int = 0
     lps_reused: int = 0
-    lp_models: int = 0
     phases_fixed: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0
@@ -561,10 +559,8 @@ class _Search:
         if empty:
             phases = tuple(np.zeros(h, dtype=np.int8) for h in net.hidden_widths)
         layout = build_layout(net, self.tol.lp_small_entry, phases)
-        backend_class = BACKENDS[self.opts.lp_backend]
-        root = make_model(layout, backend_class, self.tol.feas_tol)
-        self.lp = root.backend
-        self.models = ModelPool(net, root, backend_class, self.tol.feas_tol)
+        self.lp = BACKENDS[self.opts.lp_backend](layout, self.tol.feas_tol)
+        self.lp_check = SolutionCheck(layout)
         self.count.time_presolve_s += time.perf_counter() - t0
         logger.debug("LP model: %d columns, %d rows (%d of %d neurons ambiguous)",
                      layout.num_cols, layout.num_rows,
@@ -713,7 +709,7 @@ class _Search:
         self.record_lp(self.closable(bound) or node.bound - bound > LP_USEFUL_GAP_SHARE
                        * max(node.bound - lower, 0.0))
         node = replace(node, bound=bound, lp_done=True,
-                       warm=out.warm if out.warm is not None else node.warm,
+                       warm=out.basis if out.basis is not None else node.warm,
                        lp_point=out.point)
         if out.fix is None or self.closable(bound):
             return node
@@ -729,8 +725,7 @@ class _Search:
             return fixed
         return replace(fixed, lp_done=True)  # basis and LP point come from ``node``
 
-    def _dual_fixings(self, layout: RelaxationLayout, bounds: PhaseBounds | None,
-                      dlo: tuple[np.ndarray, ...],
+    def _dual_fixings(self, bounds: PhaseBounds | None, dlo: tuple[np.ndarray, ...],
                       dhi: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
         """Phases decided by an LP's duals: a free neuron is fixed when the bound of
         the LP with its other phase (:func:`bnblip.lp.relaxation.phase_bounds`),
@@ -739,7 +734,7 @@ class _Search:
         if bounds is None or not (lower > 0.0 and math.isfinite(lower)):
             return None
         fixes = []
-        for k, neurons in enumerate(layout.ambiguous):
+        for k, neurons in enumerate(self.lp.layout.ambiguous):
             free = dlo[k][neurons] != dhi[k][neurons]
             no_active = bounds.if_active[k] + self._lp_margin(bounds.if_active[k]) < lower
             no_inactive = bounds.if_inactive[k] + self._lp_margin(bounds.if_inactive[k]) < lower
@@ -759,60 +754,46 @@ class _Search:
         self.lp_probe.record(useful)
 
     def solve_lp(self, fb, dlo, dhi, backward, directions, functional: int,
-                 warm: WarmStart | None, box: tuple[np.ndarray, np.ndarray],
+                 warm: object | None, box: tuple[np.ndarray, np.ndarray],
                  reuse: LPPoint | None = None) -> NodeLP | None:
-        """Node LP over the input ``box`` from ``warm`` (on its model, or on a
-        subtree model built for the node): bound ``None`` if infeasible, else an
-        upper bound (``inf`` if unusable).  ``None`` (no LP solved) when ``reuse``,
-        an ancestor's LP optimum, is feasible for this LP."""
+        """Node LP over the input ``box`` from basis ``warm``: bound ``None`` if
+        infeasible, else an upper bound (``inf`` if unusable).  ``None`` (no LP
+        solved) when ``reuse``, an ancestor's LP optimum, is feasible for this LP."""
         t0 = time.perf_counter()
-        current = self.models.current(warm)
-        data = self._lp_data(box, fb, dlo, dhi, backward, functional, directions,
-                             current.layout)
-        if reuse is not None and reuse.layout is current.layout and \
-                current.check.feasible(data, reuse.values, self.tol.lp_reuse_slack):
+        data = self._lp_data(box, fb, dlo, dhi, backward, functional, directions)
+        if reuse is not None and reuse.layout is self.lp.layout and \
+                self.lp_check.feasible(data, reuse.values, self.tol.lp_reuse_slack):
             self.count.lps_reused += 1
             self.count.time_lp_s += time.perf_counter() - t0
             return None
-        built = self.models.built
-        model = self.models.choose(warm, dlo, dhi)
-        self.count.lp_models += self.models.built - built
-        if model is not current:
-            data = self._lp_data(box, fb, dlo, dhi, backward, functional, directions,
-                                 model.layout)
-        basis = self.models.start(model, warm)
-        sol = model.backend.solve(data, basis, self._lp_cutoff(directions))
+        sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
         self.count.lps += 1
         self.count.time_lp_s += time.perf_counter() - t0
-        after = WarmStart(model, sol.basis) if sol.basis is not None else None
         if sol.status is LPStatus.INFEASIBLE:
             return NodeLP(None, None)
         if sol.status is LPStatus.CUTOFF:
-            return NodeLP(sol.value + self._lp_margin(sol.value), after)
+            return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis)
         if sol.status is not LPStatus.OPTIMAL:
             return NodeLP(math.inf, None)
         self.try_point(sol.x, functional)
-        point = LPPoint(model.layout, sol.values) if sol.values is not None else None
+        point = LPPoint(self.lp.layout, sol.values) if sol.values is not None else None
         if directions.is_ball:
-            return NodeLP(math.inf, after, point)
-        return NodeLP(sol.value + self._lp_margin(sol.value), after, point,
-                      self._dual_fixings(model.layout, sol.phases, dlo, dhi))
+            return NodeLP(math.inf, sol.basis, point)
+        return NodeLP(sol.value + self._lp_margin(sol.value), sol.basis, point,
+                      self._dual_fixings(sol.phases, dlo, dhi))
 
     def _lp_data(self, box, fb: ForwardBounds, dlo, dhi, backward: BackwardBounds,
-                 functional: int, directions: DirectionSet | None = None,
-                 layout: RelaxationLayout | None = None) -> NodeData:
-        """LP data of a node over ``box`` on ``layout`` (default the root's model),
-        with the root's LP-tightened bounds met in (nodes made before a deferred
-        tightening lack them); ``directions`` ``None`` leaves the objective rows free
-        (bound tightening)."""
+                 functional: int, directions: DirectionSet | None = None) -> NodeData:
+        """LP data of a node over ``box``, with the root's LP-tightened bounds met in
+        (nodes made before a deferred tightening lack them); ``directions`` ``None``
+        leaves the objective rows free (bound tightening)."""
         if self.root_forward is not None:
             fb = _intersect(fb, self.root_forward)
         if functional in self.root_backward:
             backward = _meet(backward, self.root_backward[functional])
         lower, upper = (None, None) if directions is None else \
             (directions.lower, directions.upper)
-        layout = self.lp.layout if layout is None else layout
-        return node_data(layout, self.network, box[0], box[1], fb.lower, fb.upper,
+        return node_data(self.lp.layout, self.network, box[0], box[1], fb.lower, fb.upper,
                          dlo, dhi, backward.lower, backward.upper, lower, upper)
 
     def _widened(self, lower: np.ndarray, upper: np.ndarray, which,

@@ -115,13 +115,6 @@ class LPBackend(Protocol):
         gets both its LPs)."""
         ...
 
-    def adopt(self, basis: object, col_source: np.ndarray,
-              row_source: np.ndarray) -> object | None:
-        """A starting basis for this model from ``basis``, a basis of another model:
-        column (row) ``i`` takes the status of column (row) ``col_source[i]``
-        (``row_source[i]``) there; ``None`` when the backend has no bases."""
-        ...
-
 
 class _Folder:
     """Folds matrix entries HiGHS would drop into the row bounds, per node.
@@ -223,8 +216,7 @@ class HighspyBackend:
         h = self.highs
         lay = self.layout
         if basis is not None and basis is not self._basis and \
-                len(basis.col_status) == lay.num_cols and \
-                len(basis.row_status) == lay.num_rows:  # else from another model
+                len(basis.col_status) == lay.num_cols:  # else from an earlier model
             h.setBasis(basis)
         # HiGHS minimises -sum t: its dual simplex stops once the dual objective
         # (a bound on the optimum) reaches -cutoff
@@ -248,19 +240,6 @@ class HighspyBackend:
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
-
-    def adopt(self, basis: object, col_source: np.ndarray,
-              row_source: np.ndarray) -> object:
-        """The statuses of ``basis`` moved to this model's columns and rows (those
-        without a source nonbasic at their lower bound), marked alien: HiGHS makes
-        it a valid basis (the counts of basic columns and rows need not match)."""
-        lower = self._highspy.HighsBasisStatus.kLower
-        out = self._highspy.HighsBasis()
-        out.col_status = _moved(basis.col_status, col_source, lower)
-        out.row_status = _moved(basis.row_status, row_source, lower)
-        out.alien = True
-        out.valid = True
-        return out
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
@@ -293,11 +272,6 @@ class HighspyBackend:
         finally:
             h.changeColsCost(lay.num_cols, every, lay.cost)
         return Extremes(lows, highs, solved)
-
-
-def _moved(statuses, source: np.ndarray, missing) -> list:
-    statuses = list(statuses)
-    return [statuses[i] if i >= 0 else missing for i in source.tolist()]
 
 
 class LinprogBackend:
@@ -340,11 +314,6 @@ class LinprogBackend:
                 if res.status == 0:
                     out[i] = sense * res.fun
         return Extremes(lows, highs, solved)
-
-    def adopt(self, basis: object, col_source: np.ndarray,
-              row_source: np.ndarray) -> None:
-        """Cold solves have no bases."""
-        return None
 
     def _run(self, data: NodeData, cost: np.ndarray):
         from scipy.optimize import linprog

@@ -16,12 +16,11 @@ Rows (``l, u`` the node's pre-activation bounds, ``yl, yu`` its backward bounds)
   fixed direction coordinate, the chord of ``|g_j|`` over ``[gl_j, gu_j]`` for a free
   one, ``t_j = 0`` for a coordinate outside the direction.
 
-Neurons whose phase is known for every node of a layout (``phases`` of
-:func:`build_layout`, from bounds valid over the whole box, or over a subtree's
-region) are substituted out: an active one has ``a = z`` and ``u = y``, an inactive
-one ``a = u = 0`` and no columns unless kept, so the LP holds ``a, d, u`` and the
-ReLU / McCormick rows of the ambiguous neurons only and ``z, y`` of the live (active,
-ambiguous or kept) ones.
+Neurons whose phase is known for every node (``phases`` of :func:`build_layout`, from
+bounds valid over the whole box) are substituted out: an active one has ``a = z`` and
+``u = y``, an inactive one ``a = u = 0`` (only its ``z`` is kept, bounded by the
+node), so the LP holds ``a, d, u`` and the ReLU / McCormick rows of the ambiguous
+neurons only and ``y`` of the live (active or ambiguous) ones.
 
 Entries below ``Tolerances.lp_small_entry`` (which HiGHS would drop silently) are
 folded into the row bounds over the node's column bounds, so the LP stays a
@@ -59,12 +58,9 @@ class RelaxationLayout:
         Columns of the input variables.
     ambiguous, live : tuple of ndarray
         Per hidden layer, the neurons with ``a, d, u`` columns (phase not known in
-        advance) and those with ``z`` and ``y`` columns (not known inactive, or
-        kept); ``col_a``, ``col_d``, ``col_u`` follow ``ambiguous``, ``col_z`` and
-        ``col_y`` follow ``live``.
-    col_keys, row_keys : ndarray
-        Per column and per row, a key naming it alike in every layout of the
-        network (:func:`source_positions` maps one layout's onto another's).
+        advance) and those with a ``y`` column (not known inactive); ``col_a``,
+        ``col_d``, ``col_u`` follow ``ambiguous``, ``col_y`` follows ``live``,
+        ``col_z`` covers every neuron.
     row_forward_end : tuple of int
         Per hidden layer, one past the last forward row of that layer: rows
         ``[0, row_forward_end[k])`` tie ``x`` to the layer's ``z`` (forward rows
@@ -106,8 +102,6 @@ class RelaxationLayout:
     ambiguous: tuple[np.ndarray, ...] = ()
     live: tuple[np.ndarray, ...] = ()
     row_forward_end: tuple[int, ...] = ()
-    col_keys: np.ndarray | None = None
-    row_keys: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,37 +116,22 @@ class NodeData:
 
 
 class _Builder:
-    """Collects columns, rows and entries.  Each ``new_cols`` / ``new_rows`` call
-    opens a group (its sequence number) of one column or row per neuron; the key
-    ``group << 32 | neuron`` names a column or row alike in every layout of the same
-    network (the calls do not depend on the phases)."""
-
     def __init__(self):
         self.rows, self.cols, self.vals = [], [], []
         self.num_rows = 0
         self.num_cols = 0
         self.row_lower, self.row_upper = [], []
-        self.col_keys, self.row_keys = [], []
-        self.groups = 0
 
-    def _keys(self, neurons: np.ndarray) -> np.ndarray:
-        self.groups += 1
-        return (np.int64(self.groups) << np.int64(32)) | np.asarray(neurons, dtype=np.int64)
-
-    def new_cols(self, neurons: np.ndarray) -> np.ndarray:
-        count = len(neurons)
+    def new_cols(self, count: int) -> np.ndarray:
         idx = np.arange(self.num_cols, self.num_cols + count)
         self.num_cols += count
-        self.col_keys.append(self._keys(neurons))
         return idx
 
-    def new_rows(self, neurons: np.ndarray, lower: float, upper: float) -> np.ndarray:
-        count = len(neurons)
+    def new_rows(self, count: int, lower: float, upper: float) -> np.ndarray:
         idx = np.arange(self.num_rows, self.num_rows + count)
         self.num_rows += count
         self.row_lower.extend([lower] * count)
         self.row_upper.extend([upper] * count)
-        self.row_keys.append(self._keys(neurons))
         return idx
 
     def add(self, rows, cols, vals) -> None:
@@ -169,39 +148,31 @@ class _Builder:
 
 def build_layout(network: Network,
                  small_entry: float = DEFAULT_TOLERANCES.lp_small_entry,
-                 phases: tuple[np.ndarray, ...] | None = None,
-                 keep: tuple[np.ndarray, ...] | None = None) -> RelaxationLayout:
+                 phases: tuple[np.ndarray, ...] | None = None) -> RelaxationLayout:
     """Build the constant structure of the relaxation for ``network``.
 
     ``phases`` (per hidden layer, +1 active, -1 inactive, 0 unknown; default all
-    unknown) must hold on every input the layout's nodes cover: known neurons are
-    substituted out.  ``keep`` (per hidden layer, boolean) marks inactive neurons
-    whose ``z`` and ``y`` columns stay (with ``a = u = 0``): their rows
-    ``z <= 0`` and ``yl <= y <= yu`` then still constrain the LP, as they do in a
-    layout where the neuron is ambiguous and the node fixes ``d = 0``; with them a
-    layout for a subtree solves the same LP as the full one.  Weights below
-    ``small_entry`` in magnitude are kept aside (see :class:`RelaxationLayout`)."""
+    unknown) must hold on the whole input box: known neurons are substituted out.
+    Weights below ``small_entry`` in magnitude are kept aside (see
+    :class:`RelaxationLayout`)."""
     widths = network.hidden_widths
     if phases is None:
         phases = tuple(np.zeros(h, dtype=np.int8) for h in widths)
-    if keep is None:
-        keep = tuple(np.zeros(h, dtype=bool) for h in widths)
     amb = tuple(np.flatnonzero(p == 0) for p in phases)
     act = tuple(np.flatnonzero(p > 0) for p in phases)
-    live = tuple(np.flatnonzero((p >= 0) | kp) for p, kp in zip(phases, keep))
+    live = tuple(np.flatnonzero(p >= 0) for p in phases)
     bld = _Builder()
     n = network.input_dim
-    inputs = np.arange(n)
-    x = bld.new_cols(inputs)
+    x = bld.new_cols(n)
     cz, ca, cd, cu = [], [], [], []
     for k in range(len(widths)):
-        cz.append(bld.new_cols(live[k]))
-        ca.append(bld.new_cols(amb[k]))
-        cd.append(bld.new_cols(amb[k]))
-        cu.append(bld.new_cols(amb[k]))
-    cy = [bld.new_cols(lv) for lv in live]
-    cg = bld.new_cols(inputs)
-    ct = bld.new_cols(inputs)
+        cz.append(bld.new_cols(live[k].size))
+        ca.append(bld.new_cols(amb[k].size))
+        cd.append(bld.new_cols(amb[k].size))
+        cu.append(bld.new_cols(amb[k].size))
+    cy = [bld.new_cols(lv.size) for lv in live]
+    cg = bld.new_cols(n)
+    ct = bld.new_cols(n)
     # columns holding each layer's output a and backward product u, per neuron kind
     y_act = [cy[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
     y_amb = [cy[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
@@ -210,7 +181,7 @@ def build_layout(network: Network,
     coef_rows, coef_cols = [], []
     row_b, row_mc, forward_end = [], [], []
     for k in range(len(widths)):
-        r = bld.new_rows(live[k], 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
+        r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
         bld.add(r, cz[k], 1.0)
         w = network.weights[k][live[k]]
         if k == 0:
@@ -218,13 +189,14 @@ def build_layout(network: Network,
         else:
             bld.add_dense(r, z_act[k - 1], -w[:, act[k - 1]])
             bld.add_dense(r, ca[k - 1], -w[:, amb[k - 1]])
-        ra = bld.new_rows(amb[k], 0.0, INF)  # a - z >= 0
+        m = amb[k].size
+        ra = bld.new_rows(m, 0.0, INF)  # a - z >= 0
         bld.add(ra, ca[k], 1.0)
         bld.add(ra, z_amb[k], -1.0)
-        rb = bld.new_rows(amb[k], -INF, 0.0)  # a - z - l d <= -l
+        rb = bld.new_rows(m, -INF, 0.0)  # a - z - l d <= -l
         bld.add(rb, ca[k], 1.0)
         bld.add(rb, z_amb[k], -1.0)
-        rc = bld.new_rows(amb[k], -INF, 0.0)  # a - u d <= 0
+        rc = bld.new_rows(m, -INF, 0.0)  # a - u d <= 0
         bld.add(rc, ca[k], 1.0)
         row_b.append(np.concatenate([r, rb]))
         forward_end.append(bld.num_rows)
@@ -235,14 +207,15 @@ def build_layout(network: Network,
     for k in range(len(widths)):
         if k + 1 < len(widths):
             w = network.weights[k + 1]
-            r = bld.new_rows(live[k], 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
+            r = bld.new_rows(live[k].size, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
             bld.add(r, cy[k], 1.0)
             bld.add_dense(r, y_act[k + 1], -w[act[k + 1]][:, live[k]].T)
             bld.add_dense(r, cu[k + 1], -w[amb[k + 1]][:, live[k]].T)
-        m5 = bld.new_rows(amb[k], 0.0, INF)     # u - yl d >= 0
-        m6 = bld.new_rows(amb[k], -INF, 0.0)    # u - yu d <= 0
-        m7 = bld.new_rows(amb[k], 0.0, INF)     # u - y - yu d >= -yu
-        m8 = bld.new_rows(amb[k], -INF, 0.0)    # u - y - yl d <= -yl
+        m = amb[k].size
+        m5 = bld.new_rows(m, 0.0, INF)     # u - yl d >= 0
+        m6 = bld.new_rows(m, -INF, 0.0)    # u - yu d <= 0
+        m7 = bld.new_rows(m, 0.0, INF)     # u - y - yu d >= -yu
+        m8 = bld.new_rows(m, -INF, 0.0)    # u - y - yl d <= -yl
         for rows in (m5, m6, m7, m8):
             bld.add(rows, cu[k], 1.0)
             bld.add(rows, cd[k], 1.0)
@@ -251,13 +224,13 @@ def build_layout(network: Network,
         for rows in (m7, m8):
             bld.add(rows, y_amb[k], -1.0)
         row_mc.append(np.concatenate([m7, m8]))
-    rg = bld.new_rows(inputs, 0.0, 0.0)  # g - W_1^T u_1 = 0
+    rg = bld.new_rows(n, 0.0, 0.0)  # g - W_1^T u_1 = 0
     bld.add(rg, cg, 1.0)
     if widths:
         w = network.weights[0]
         bld.add_dense(rg, y_act[0], -w[act[0]].T)
         bld.add_dense(rg, cu[0], -w[amb[0]].T)
-    rt = bld.new_rows(inputs, -INF, 0.0)  # t - s g <= o
+    rt = bld.new_rows(n, -INF, 0.0)  # t - s g <= o
     bld.add(rt, ct, 1.0)
     bld.add(rt, cg, 1.0)
     coef_rows.append(rt)
@@ -277,25 +250,7 @@ def build_layout(network: Network,
         np.concatenate(coef_rows), np.concatenate(coef_cols), tuple(widths), n,
         tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy), cg, ct, tuple(row_b),
         tuple(row_mc), rt, np.array(bld.row_lower), np.array(bld.row_upper), small_rows,
-        small_cols, small_vals, float(small_entry), amb, live, tuple(forward_end),
-        np.concatenate(bld.col_keys), np.concatenate(bld.row_keys))
-
-
-def source_positions(layout: RelaxationLayout, source: RelaxationLayout
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Per column and per row of ``layout``, the position of the same column or row
-    in ``source`` (a layout of the same network), ``-1`` where ``source`` has none."""
-    return (_positions(layout.col_keys, source.col_keys),
-            _positions(layout.row_keys, source.row_keys))
-
-
-def _positions(keys: np.ndarray, source_keys: np.ndarray) -> np.ndarray:
-    order = np.argsort(source_keys, kind="stable")
-    ranked = source_keys[order]
-    at = np.minimum(np.searchsorted(ranked, keys), max(ranked.size - 1, 0))
-    found = ranked.size > 0
-    hit = (ranked[at] == keys) if found else np.zeros(keys.size, dtype=bool)
-    return np.where(hit, order[at] if found else -1, -1)
+        small_cols, small_vals, float(small_entry), amb, live, tuple(forward_end))
 
 
 def _objective_rows(gl, gu, dir_lower, dir_upper):
