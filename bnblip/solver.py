@@ -66,7 +66,7 @@ from bnblip.lp.relaxation import (
     RelaxationLayout,
     SolutionCheck,
     build_layout,
-    forward_rows_only,
+    forward_data,
     node_data,
 )
 from bnblip.network import Network, Pattern
@@ -1070,20 +1070,14 @@ class _Search:
         t0 = time.perf_counter()
         self._start_tightening(t0)
         lower, upper = list(root.forward.lower), list(root.forward.upper)
-        box, parts = self.problem.box, root.parts
-        dlo, dhi = list(parts.dlo), list(parts.dhi)
+        dlo, dhi = list(root.parts.dlo), list(root.parts.dhi)
         for k in range(1, net.num_hidden_layers):  # layer 0's box bounds are exact
             amb = np.flatnonzero(dlo[k] != dhi[k])
             if amb.size == 0:
                 continue
             if self._tighten_over():
                 break
-            data = node_data(self.lp.layout, net, box.lower, box.upper, lower, upper, dlo,
-                             dhi, parts.backward.lower, parts.backward.upper, None, None)
-            layout = self.lp.layout
-            cols = layout.col_z[k][np.searchsorted(layout.live[k], amb)]
-            data = forward_rows_only(layout, data, k)
-            ext = self.lp.extremes(data, cols, self.tighten_deadline)
+            ext = self._layer_extremes(k, lower, upper, dlo, dhi, amb)
             self.count.lps += ext.solved
             if ext.infeasible:
                 break
@@ -1098,6 +1092,20 @@ class _Search:
             self._backward_stage(fb, tuple(dlo), tuple(dhi))
         self.count.time_presolve_s += time.perf_counter() - t0
         return pseudo
+
+    def _layer_extremes(self, k: int, lower, upper, dlo, dhi, amb: np.ndarray) -> Extremes:
+        """LP extremes of hidden layer ``k``'s pre-activations ``amb`` over the box,
+        on the forward relaxation of layers ``0..k`` alone with the neurons the
+        bounds decide substituted out (an LP of a fraction of the node LP's rows:
+        the backward rows hardly move forward extremes)."""
+        net, box = self.network, self.problem.box
+        phases = tuple(np.where(lo == hi, np.where(hi > 0, ACTIVE, INACTIVE), 0).astype(np.int8)
+                       for lo, hi in zip(dlo, dhi))
+        layout = build_layout(net, self.tol.lp_small_entry, phases, forward_layers=k + 1)
+        backend = BACKENDS[self.opts.lp_backend](layout, self.tol.feas_tol)
+        data = forward_data(layout, net, box.lower, box.upper, lower, upper, dlo, dhi)
+        cols = layout.col_z[k][np.searchsorted(layout.live[k], amb)]
+        return backend.extremes(data, cols, self.tighten_deadline)
 
     def _backward_stage(self, fb: ForwardBounds, dlo, dhi) -> None:
         """After the forward tightening: the whole backward tightening when it is

@@ -581,34 +581,47 @@ def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_issue3_forward_rows_only_extremes_are_sound_and_between(seed):
-    # freeing the rows after layer k leaves a relaxation: its extremes hold every
-    # sampled pre-activation and are no tighter than the full LP's
+def test_issue3_forward_layout_extremes_are_sound_and_between(seed):
+    # the forward relaxation of layers 0..k alone (the root tightening's LP) is a
+    # relaxation of the node LP: its extremes hold every sampled pre-activation, are
+    # no tighter than the node LP's and no looser than the interval bounds; the
+    # backends agree, and substituting the neurons the bounds decide changes nothing
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
-    from bnblip.lp.relaxation import forward_rows_only
+    from bnblip.lp.relaxation import build_layout, forward_data
 
     rng, net, box = _random_net_box(8100 + seed, [3, 6, 6, 5, 1], 0.8)
     layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(3), np.ones(3)))
+    fb = forward_interval(net, box.lower, box.upper)
+    dlo, dhi = derivative_bounds(fb)
+    decided = tuple(np.where(lo == hi, np.where(hi > 0, 1, -1), 0).astype(np.int8)
+                    for lo, hi in zip(dlo, dhi))
     zs = net.preactivations(box.sample(4000, rng))
     for k in (1, 2):
-        cols = layout.col_z[k]
-        part = forward_rows_only(layout, data, k)
-        assert np.all(np.isinf(part.row_lower[layout.row_forward_end[k]:]))
-        assert np.array_equal(part.row_upper[:layout.row_forward_end[k]],
-                              data.row_upper[:layout.row_forward_end[k]])
-        ext, ext_c = (backend(layout).extremes(part, cols)
+        part = build_layout(net, forward_layers=k + 1)
+        assert part.col_u == () and part.col_y == () and part.col_t.size == 0
+        assert part.num_rows < layout.num_rows
+        part_data = forward_data(part, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi)
+        cols = part.col_z[k]
+        ext, ext_c = (backend(part).extremes(part_data, cols)
                       for backend in (HighspyBackend, LinprogBackend))
-        lo, hi, lo_c, hi_c = ext.lower, ext.upper, ext_c.lower, ext_c.upper
-        np.testing.assert_allclose(lo, lo_c, rtol=1e-7, atol=1e-9)
-        np.testing.assert_allclose(hi, hi_c, rtol=1e-7, atol=1e-9)
-        full = HighspyBackend(layout).extremes(data, cols)
-        full_lo, full_hi = full.lower, full.upper
+        lo, hi = ext.lower, ext.upper
+        np.testing.assert_allclose(lo, ext_c.lower, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(hi, ext_c.upper, rtol=1e-7, atol=1e-9)
+        full = HighspyBackend(layout).extremes(data, layout.col_z[k])
         assert np.all(zs[k].min(0) >= lo - 1e-9) and np.all(zs[k].max(0) <= hi + 1e-9)
-        assert np.all(lo <= full_lo + 1e-9) and np.all(hi >= full_hi - 1e-9)
-        assert np.all(lo >= data.col_lower[cols] - 1e-9)
-        # the rows that stay still bind: tighter than the interval bounds somewhere
-        assert np.any(hi < data.col_upper[cols] - 1e-6) or \
-            np.any(lo > data.col_lower[cols] + 1e-6)
+        assert np.all(lo <= full.lower + 1e-9) and np.all(hi >= full.upper - 1e-9)
+        assert np.all(lo >= fb.lower[k] - 1e-9) and np.all(hi <= fb.upper[k] + 1e-9)
+        # the rows bind: tighter than the interval bounds somewhere
+        assert np.any(hi < fb.upper[k] - 1e-6) or np.any(lo > fb.lower[k] + 1e-6)
+        # decided neurons substituted out: the same extremes of the layer's live ones
+        sub = build_layout(net, phases=decided, forward_layers=k + 1)
+        some = any(np.any(p != 0) for p in decided[:k + 1])
+        assert sub.num_rows < part.num_rows if some else sub.num_rows == part.num_rows
+        sub_data = forward_data(sub, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi)
+        sub_ext = HighspyBackend(sub).extremes(sub_data, sub.col_z[k])
+        live = sub.live[k]
+        np.testing.assert_allclose(sub_ext.lower, lo[live], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(sub_ext.upper, hi[live], rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(6))

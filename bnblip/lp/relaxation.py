@@ -61,10 +61,6 @@ class RelaxationLayout:
         advance) and those with a ``y`` column (not known inactive); ``col_a``,
         ``col_d``, ``col_u`` follow ``ambiguous``, ``col_y`` follows ``live``,
         ``col_z`` covers every neuron.
-    row_forward_end : tuple of int
-        Per hidden layer, one past the last forward row of that layer: rows
-        ``[0, row_forward_end[k])`` tie ``x`` to the layer's ``z`` (forward rows
-        come first, layer by layer).
     coef_rows, coef_cols : ndarray
         Positions of the node-dependent coefficients, in the order of
         :attr:`NodeData.coefs`.
@@ -101,7 +97,6 @@ class RelaxationLayout:
     small_entry: float
     ambiguous: tuple[np.ndarray, ...] = ()
     live: tuple[np.ndarray, ...] = ()
-    row_forward_end: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,16 +143,23 @@ class _Builder:
 
 def build_layout(network: Network,
                  small_entry: float = DEFAULT_TOLERANCES.lp_small_entry,
-                 phases: tuple[np.ndarray, ...] | None = None) -> RelaxationLayout:
+                 phases: tuple[np.ndarray, ...] | None = None,
+                 forward_layers: int | None = None) -> RelaxationLayout:
     """Build the constant structure of the relaxation for ``network``.
 
     ``phases`` (per hidden layer, +1 active, -1 inactive, 0 unknown; default all
     unknown) must hold on the whole input box: known neurons are substituted out.
     Weights below ``small_entry`` in magnitude are kept aside (see
-    :class:`RelaxationLayout`)."""
+    :class:`RelaxationLayout`).  With ``forward_layers`` the layout holds the
+    forward part of the first ``forward_layers`` hidden layers only (no ``u, y, g,
+    t``, no backward or objective rows): the LP that bounds the last one's
+    pre-activations, filled by :func:`forward_data`."""
     widths = network.hidden_widths
     if phases is None:
         phases = tuple(np.zeros(h, dtype=np.int8) for h in widths)
+    backward = forward_layers is None
+    if not backward:
+        widths, phases = widths[:forward_layers], phases[:forward_layers]
     amb = tuple(np.flatnonzero(p == 0) for p in phases)
     act = tuple(np.flatnonzero(p > 0) for p in phases)
     live = tuple(np.flatnonzero(p >= 0) for p in phases)
@@ -169,75 +171,23 @@ def build_layout(network: Network,
         cz.append(bld.new_cols(live[k].size))
         ca.append(bld.new_cols(amb[k].size))
         cd.append(bld.new_cols(amb[k].size))
-        cu.append(bld.new_cols(amb[k].size))
-    cy = [bld.new_cols(lv.size) for lv in live]
-    cg = bld.new_cols(n)
-    ct = bld.new_cols(n)
-    # columns holding each layer's output a and backward product u, per neuron kind
-    y_act = [cy[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
-    y_amb = [cy[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
-    z_act = [cz[k][np.searchsorted(live[k], act[k])] for k in range(len(widths))]
-    z_amb = [cz[k][np.searchsorted(live[k], amb[k])] for k in range(len(widths))]
+        if backward:
+            cu.append(bld.new_cols(amb[k].size))
+    cy = [bld.new_cols(lv.size) for lv in live] if backward else []
+    cg = bld.new_cols(n if backward else 0)
+    ct = bld.new_cols(n if backward else 0)
+    neurons = _Neurons(amb, act, live, tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy))
     coef_rows, coef_cols = [], []
-    row_b, row_mc, forward_end = [], [], []
+    row_b = []
     for k in range(len(widths)):
-        r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
-        bld.add(r, cz[k], 1.0)
-        w = network.weights[k][live[k]]
-        if k == 0:
-            bld.add_dense(r, x, -w)
-        else:
-            bld.add_dense(r, z_act[k - 1], -w[:, act[k - 1]])
-            bld.add_dense(r, ca[k - 1], -w[:, amb[k - 1]])
-        m = amb[k].size
-        ra = bld.new_rows(m, 0.0, INF)  # a - z >= 0
-        bld.add(ra, ca[k], 1.0)
-        bld.add(ra, z_amb[k], -1.0)
-        rb = bld.new_rows(m, -INF, 0.0)  # a - z - l d <= -l
-        bld.add(rb, ca[k], 1.0)
-        bld.add(rb, z_amb[k], -1.0)
-        rc = bld.new_rows(m, -INF, 0.0)  # a - u d <= 0
-        bld.add(rc, ca[k], 1.0)
-        row_b.append(np.concatenate([r, rb]))
-        forward_end.append(bld.num_rows)
-        for rows in (rb, rc):
-            bld.add(rows, cd[k], 1.0)
-            coef_rows.append(rows)
-            coef_cols.append(cd[k])
-    for k in range(len(widths)):
-        if k + 1 < len(widths):
-            w = network.weights[k + 1]
-            r = bld.new_rows(live[k].size, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
-            bld.add(r, cy[k], 1.0)
-            bld.add_dense(r, y_act[k + 1], -w[act[k + 1]][:, live[k]].T)
-            bld.add_dense(r, cu[k + 1], -w[amb[k + 1]][:, live[k]].T)
-        m = amb[k].size
-        m5 = bld.new_rows(m, 0.0, INF)     # u - yl d >= 0
-        m6 = bld.new_rows(m, -INF, 0.0)    # u - yu d <= 0
-        m7 = bld.new_rows(m, 0.0, INF)     # u - y - yu d >= -yu
-        m8 = bld.new_rows(m, -INF, 0.0)    # u - y - yl d <= -yl
-        for rows in (m5, m6, m7, m8):
-            bld.add(rows, cu[k], 1.0)
-            bld.add(rows, cd[k], 1.0)
-            coef_rows.append(rows)
-            coef_cols.append(cd[k])
-        for rows in (m7, m8):
-            bld.add(rows, y_amb[k], -1.0)
-        row_mc.append(np.concatenate([m7, m8]))
-    rg = bld.new_rows(n, 0.0, 0.0)  # g - W_1^T u_1 = 0
-    bld.add(rg, cg, 1.0)
-    if widths:
-        w = network.weights[0]
-        bld.add_dense(rg, y_act[0], -w[act[0]].T)
-        bld.add_dense(rg, cu[0], -w[amb[0]].T)
-    rt = bld.new_rows(n, -INF, 0.0)  # t - s g <= o
-    bld.add(rt, ct, 1.0)
-    bld.add(rt, cg, 1.0)
-    coef_rows.append(rt)
-    coef_cols.append(cg)
-    rows = np.concatenate(bld.rows)
-    cols = np.concatenate(bld.cols)
-    vals = np.concatenate(bld.vals)
+        _forward_rows(bld, network, neurons, k, x, coef_rows, coef_cols, row_b)
+    row_mc: list[np.ndarray] = []
+    rt = bld.new_rows(0, -INF, 0.0)
+    if backward:
+        rt = _backward_rows(bld, network, neurons, cg, ct, coef_rows, coef_cols, row_mc)
+    rows = np.concatenate(bld.rows) if bld.rows else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate(bld.cols) if bld.cols else np.zeros(0, dtype=np.int64)
+    vals = np.concatenate(bld.vals) if bld.vals else np.zeros(0)
     small = np.abs(vals) < small_entry
     small_rows, small_cols, small_vals = rows[small], cols[small], vals[small]
     rows, cols, vals = rows[~small], cols[~small], vals[~small]
@@ -247,10 +197,107 @@ def build_layout(network: Network,
     cost[ct] = -1.0
     return RelaxationLayout(
         matrix, bld.num_cols, bld.num_rows, cost, x,
-        np.concatenate(coef_rows), np.concatenate(coef_cols), tuple(widths), n,
+        _joined(coef_rows), _joined(coef_cols), tuple(widths), n,
         tuple(cz), tuple(ca), tuple(cd), tuple(cu), tuple(cy), cg, ct, tuple(row_b),
         tuple(row_mc), rt, np.array(bld.row_lower), np.array(bld.row_upper), small_rows,
-        small_cols, small_vals, float(small_entry), amb, live, tuple(forward_end))
+        small_cols, small_vals, float(small_entry), amb, live)
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Neurons:
+    """Per hidden layer, the neuron kinds of a layout and their columns."""
+
+    amb: tuple[np.ndarray, ...]
+    act: tuple[np.ndarray, ...]
+    live: tuple[np.ndarray, ...]
+    cz: tuple[np.ndarray, ...]
+    ca: tuple[np.ndarray, ...]
+    cd: tuple[np.ndarray, ...]
+    cu: tuple[np.ndarray, ...]
+    cy: tuple[np.ndarray, ...]
+
+    def z_of(self, k: int, which: np.ndarray) -> np.ndarray:
+        """Columns ``z`` of layer ``k``'s neurons ``which`` (live ones)."""
+        return self.cz[k][np.searchsorted(self.live[k], which)]
+
+    def y_of(self, k: int, which: np.ndarray) -> np.ndarray:
+        """Columns ``y`` of layer ``k``'s neurons ``which`` (live ones)."""
+        return self.cy[k][np.searchsorted(self.live[k], which)]
+
+
+def _forward_rows(bld: _Builder, network: Network, nr: _Neurons, k: int, x: np.ndarray,
+                  coef_rows: list, coef_cols: list, row_b: list) -> None:
+    """Layer ``k``'s affine rows and the ReLU rows of its ambiguous neurons."""
+    amb, act, live = nr.amb, nr.act, nr.live
+    r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
+    bld.add(r, nr.cz[k], 1.0)
+    w = network.weights[k][live[k]]
+    if k == 0:
+        bld.add_dense(r, x, -w)
+    else:
+        bld.add_dense(r, nr.z_of(k - 1, act[k - 1]), -w[:, act[k - 1]])
+        bld.add_dense(r, nr.ca[k - 1], -w[:, amb[k - 1]])
+    m = amb[k].size
+    z_amb = nr.z_of(k, amb[k])
+    ra = bld.new_rows(m, 0.0, INF)  # a - z >= 0
+    bld.add(ra, nr.ca[k], 1.0)
+    bld.add(ra, z_amb, -1.0)
+    rb = bld.new_rows(m, -INF, 0.0)  # a - z - l d <= -l
+    bld.add(rb, nr.ca[k], 1.0)
+    bld.add(rb, z_amb, -1.0)
+    rc = bld.new_rows(m, -INF, 0.0)  # a - u d <= 0
+    bld.add(rc, nr.ca[k], 1.0)
+    row_b.append(np.concatenate([r, rb]))
+    for rows in (rb, rc):
+        bld.add(rows, nr.cd[k], 1.0)
+        coef_rows.append(rows)
+        coef_cols.append(nr.cd[k])
+
+
+def _backward_rows(bld: _Builder, network: Network, nr: _Neurons, cg: np.ndarray,
+                   ct: np.ndarray, coef_rows: list, coef_cols: list,
+                   row_mc: list) -> np.ndarray:
+    """The backward pass, the input gradient and the objective rows; returns the
+    objective rows."""
+    amb, act, live = nr.amb, nr.act, nr.live
+    layers = len(live)
+    for k in range(layers):
+        if k + 1 < layers:
+            w = network.weights[k + 1]
+            r = bld.new_rows(live[k].size, 0.0, 0.0)  # y_k - W_{k+1}^T u_{k+1} = 0
+            bld.add(r, nr.cy[k], 1.0)
+            bld.add_dense(r, nr.y_of(k + 1, act[k + 1]), -w[act[k + 1]][:, live[k]].T)
+            bld.add_dense(r, nr.cu[k + 1], -w[amb[k + 1]][:, live[k]].T)
+        m = amb[k].size
+        m5 = bld.new_rows(m, 0.0, INF)     # u - yl d >= 0
+        m6 = bld.new_rows(m, -INF, 0.0)    # u - yu d <= 0
+        m7 = bld.new_rows(m, 0.0, INF)     # u - y - yu d >= -yu
+        m8 = bld.new_rows(m, -INF, 0.0)    # u - y - yl d <= -yl
+        for rows in (m5, m6, m7, m8):
+            bld.add(rows, nr.cu[k], 1.0)
+            bld.add(rows, nr.cd[k], 1.0)
+            coef_rows.append(rows)
+            coef_cols.append(nr.cd[k])
+        for rows in (m7, m8):
+            bld.add(rows, nr.y_of(k, amb[k]), -1.0)
+        row_mc.append(np.concatenate([m7, m8]))
+    n = cg.size
+    rg = bld.new_rows(n, 0.0, 0.0)  # g - W_1^T u_1 = 0
+    bld.add(rg, cg, 1.0)
+    if layers:
+        w = network.weights[0]
+        bld.add_dense(rg, nr.y_of(0, act[0]), -w[act[0]].T)
+        bld.add_dense(rg, nr.cu[0], -w[amb[0]].T)
+    rt = bld.new_rows(n, -INF, 0.0)  # t - s g <= o
+    bld.add(rt, ct, 1.0)
+    bld.add(rt, cg, 1.0)
+    coef_rows.append(rt)
+    coef_cols.append(cg)
+    return rt
 
 
 def _objective_rows(gl, gu, dir_lower, dir_upper):
@@ -292,25 +339,14 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     dir_lower, dir_upper : ndarray or None
         Direction box of the objective (``None``: feasibility only).
     """
-    col_lo = np.full(layout.num_cols, -INF)
-    col_hi = np.full(layout.num_cols, INF)
-    row_lo = layout.row_lower_base.copy()
-    row_hi = layout.row_upper_base.copy()
-    col_lo[layout.x_cols], col_hi[layout.x_cols] = box_lower, box_upper
+    bounds = _Bounds.of(layout, box_lower, box_upper)
+    col_lo, col_hi, row_lo, row_hi = bounds.col_lo, bounds.col_hi, bounds.row_lo, bounds.row_hi
     fwd_coefs, bwd_coefs = [], []
     for k in range(len(layout.widths)):
         amb, live = layout.ambiguous[k], layout.live[k]
-        col_lo[layout.col_z[k]] = forward_lower[k][live]
-        col_hi[layout.col_z[k]] = forward_upper[k][live]
-        zl, zu = forward_lower[k][amb], forward_upper[k][amb]
-        col_lo[layout.col_a[k]] = np.maximum(zl, 0.0)
-        col_hi[layout.col_a[k]] = np.maximum(zu, 0.0)
+        fwd_coefs.append(_forward_layer(layout, network, k, bounds, forward_lower,
+                                        forward_upper, phase_lower, phase_upper))
         dl, du = phase_lower[k][amb], phase_upper[k][amb]
-        col_lo[layout.col_d[k]], col_hi[layout.col_d[k]] = dl, du
-        r_eq, r_b = layout.row_fwd_b[k][:live.size], layout.row_fwd_b[k][live.size:]
-        row_lo[r_eq] = network.biases[k][live]
-        row_hi[r_eq] = network.biases[k][live]
-        row_hi[r_b] = -zl
         col_lo[layout.col_y[k]] = backward_lower[k + 1][live]
         col_hi[layout.col_y[k]] = backward_upper[k + 1][live]
         yl, yu = backward_lower[k + 1][amb], backward_upper[k + 1][amb]
@@ -320,7 +356,6 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
         m7, m8 = layout.row_mc[k][:amb.size], layout.row_mc[k][amb.size:]
         row_lo[m7] = -yu
         row_hi[m8] = -yl
-        fwd_coefs.append(np.concatenate([-zl, -zu]))
         bwd_coefs.append(np.concatenate([-yl, -yu, -yu, -yl]))
     gl, gu = backward_lower[0], backward_upper[0]
     col_lo[layout.col_g], col_hi[layout.col_g] = gl, gu
@@ -329,6 +364,55 @@ def node_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
     row_hi[layout.row_t] = offset
     coefs = np.concatenate(fwd_coefs + bwd_coefs + [-slope])
     return _folded(layout, NodeData(col_lo, col_hi, row_lo, row_hi, coefs))
+
+
+def forward_data(layout: RelaxationLayout, network: Network, box_lower, box_upper,
+                 forward_lower, forward_upper, phase_lower, phase_upper) -> NodeData:
+    """Bounds and coefficients of a layout built with ``forward_layers``: the
+    forward part of :func:`node_data` (same parameters)."""
+    bounds = _Bounds.of(layout, box_lower, box_upper)
+    coefs = [_forward_layer(layout, network, k, bounds, forward_lower, forward_upper,
+                            phase_lower, phase_upper) for k in range(len(layout.widths))]
+    return _folded(layout, NodeData(bounds.col_lo, bounds.col_hi, bounds.row_lo,
+                                    bounds.row_hi, _joined(coefs).astype(np.float64)))
+
+
+@dataclass(frozen=True, eq=False)
+class _Bounds:
+    """Column and row bounds of a node being filled in (arrays written in place)."""
+
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+
+    @classmethod
+    def of(cls, layout: RelaxationLayout, box_lower, box_upper) -> _Bounds:
+        """Free columns but the input box; the layout's constant row bounds."""
+        col_lo = np.full(layout.num_cols, -INF)
+        col_hi = np.full(layout.num_cols, INF)
+        col_lo[layout.x_cols], col_hi[layout.x_cols] = box_lower, box_upper
+        return cls(col_lo, col_hi, layout.row_lower_base.copy(),
+                   layout.row_upper_base.copy())
+
+
+def _forward_layer(layout: RelaxationLayout, network: Network, k: int, bounds: _Bounds,
+                   forward_lower, forward_upper, phase_lower, phase_upper) -> np.ndarray:
+    """Set hidden layer ``k``'s forward column and row bounds; return its
+    coefficients (``-l`` then ``-u`` of the ambiguous neurons)."""
+    amb, live = layout.ambiguous[k], layout.live[k]
+    bounds.col_lo[layout.col_z[k]] = forward_lower[k][live]
+    bounds.col_hi[layout.col_z[k]] = forward_upper[k][live]
+    zl, zu = forward_lower[k][amb], forward_upper[k][amb]
+    bounds.col_lo[layout.col_a[k]] = np.maximum(zl, 0.0)
+    bounds.col_hi[layout.col_a[k]] = np.maximum(zu, 0.0)
+    bounds.col_lo[layout.col_d[k]] = phase_lower[k][amb]
+    bounds.col_hi[layout.col_d[k]] = phase_upper[k][amb]
+    r_eq, r_b = layout.row_fwd_b[k][:live.size], layout.row_fwd_b[k][live.size:]
+    bounds.row_lo[r_eq] = network.biases[k][live]
+    bounds.row_hi[r_eq] = network.biases[k][live]
+    bounds.row_hi[r_b] = -zl
+    return np.concatenate([-zl, -zu])
 
 
 @dataclass(frozen=True, eq=False)
@@ -429,19 +513,6 @@ class SolutionCheck:
 def _within(values: np.ndarray, lower: np.ndarray, upper: np.ndarray, tol: float) -> bool:
     return bool(np.all(values >= lower - tol * np.maximum(np.abs(lower), 1.0))
                 and np.all(values <= upper + tol * np.maximum(np.abs(upper), 1.0)))
-
-
-def forward_rows_only(layout: RelaxationLayout, data: NodeData, layer: int) -> NodeData:
-    """``data`` with every row after hidden layer ``layer``'s forward rows made free.
-
-    What remains constrains ``x`` and the forward variables up to ``z`` of
-    ``layer``: a relaxation of the node LP for bounding that layer's
-    pre-activations, much cheaper to solve than the full one (the backward rows
-    hardly move forward extremes)."""
-    end = layout.row_forward_end[layer]
-    row_lower, row_upper = data.row_lower.copy(), data.row_upper.copy()
-    row_lower[end:], row_upper[end:] = -INF, INF
-    return NodeData(data.col_lower, data.col_upper, row_lower, row_upper, data.coefs)
 
 
 def _folded(layout: RelaxationLayout, data: NodeData) -> NodeData:
