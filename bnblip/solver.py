@@ -302,12 +302,16 @@ class NodeLP:
 @dataclass(frozen=True, eq=False)
 class BackwardPlan:
     """A backward tightening deferred by the root tightening: the tightened root
-    bounds it starts from and its estimated time."""
+    bounds it starts from, the LPs it solves, and the seconds per LP measured on a
+    probe (``None`` until measured: the probe is solved only once the search has
+    run as long as the plan would take at the node LPs' speed, so that short
+    searches skip it; a probe is two cold LPs of the whole model)."""
 
     forward: ForwardBounds
     dlo: tuple[np.ndarray, ...]
     dhi: tuple[np.ndarray, ...]
-    estimate_s: float
+    lps: int
+    per_lp_s: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -1116,9 +1120,8 @@ class _Search:
             for f in range(functionals):
                 self.root_backward[f] = self._tighten_backward(fb, dlo, dhi, f)
         elif self.problem.norm is not Norm.L1 and not self._tighten_over():
-            per_lp = self._backward_lp_time(fb, dlo, dhi)
-            self.backward_plan = BackwardPlan(
-                fb, dlo, dhi, per_lp * 2 * self.network.input_dim * functionals)
+            self.backward_plan = BackwardPlan(fb, dlo, dhi,
+                                              2 * self.network.input_dim * functionals)
 
     def _start_tightening(self, now: float) -> None:
         """A tightening starting at ``now`` stops after :data:`TIGHTEN_TIME_SHARE` of
@@ -1159,14 +1162,17 @@ class _Search:
         :data:`TIGHTEN_DEFER_SHARE` of the tightening's estimated time."""
         if not self.tighten_pending or self.lp is None or self.count.lps == 0:
             return
-        per_lp = self.count.time_lp_s / self.count.lps
         spent = time.perf_counter() - self.search_start
-        if spent < TIGHTEN_DEFER_SHARE * per_lp * self.tighten_plan:
+        if spent < TIGHTEN_DEFER_SHARE * self._lp_seconds() * self.tighten_plan:
             return
         self.tighten_pending = False
         logger.debug("deferred root tightening after %.3f s (%d LPs planned)", spent,
                      self.tighten_plan)
         self.tighten_root()
+
+    def _lp_seconds(self) -> float:
+        """Node-LP seconds per LP solved so far (0 before any)."""
+        return self.count.time_lp_s / self.count.lps if self.count.lps else 0.0
 
     def _backward_lp_time(self, fb: ForwardBounds, dlo, dhi) -> float:
         """Seconds per LP of a backward tightening, measured on the input gradient's
@@ -1218,15 +1224,28 @@ class _Search:
 
     def maybe_tighten_backward(self) -> None:
         """Run a deferred backward tightening once the search has taken as long as its
-        estimated time (its LP count times a measured LP); it stops after
-        :data:`TIGHTEN_TIME_SHARE` of the remaining time limit."""
+        estimated time (its LP count times a measured LP; the probe that measures it
+        waits until the search has taken that count of node LPs' time); it stops
+        after :data:`TIGHTEN_TIME_SHARE` of the remaining time limit."""
         plan = self.backward_plan
-        if plan is None or time.perf_counter() - self.search_start < plan.estimate_s:
+        if plan is None:
+            return
+        t0 = time.perf_counter()
+        spent = t0 - self.search_start
+        if spent < plan.lps * self._lp_seconds():
+            return
+        if plan.per_lp_s is None:
+            plan = replace(plan, per_lp_s=self._backward_lp_time(plan.forward, plan.dlo,
+                                                                 plan.dhi))
+            self.backward_plan = plan
+            self.count.time_presolve_s += time.perf_counter() - t0
+        if spent < plan.lps * plan.per_lp_s:
             return
         self.backward_plan = None
         t0 = time.perf_counter()
         self._start_tightening(t0)
-        logger.debug("deferred backward tightening (estimated %.3f s)", plan.estimate_s)
+        logger.debug("deferred backward tightening (estimated %.3f s)",
+                     plan.lps * plan.per_lp_s)
         for f in range(self._tightened_functionals()):
             self.root_backward[f] = self._tighten_backward(plan.forward, plan.dlo, plan.dhi, f,
                                                            hidden=False)

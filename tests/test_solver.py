@@ -1053,9 +1053,9 @@ def test_issue3_deferred_gradient_bounds_hold_and_tighten(seed):
     problem = small_problem(7300 + seed, WIDE_FIRST, ("linf", "l2")[seed % 2], radius=0.6)
     search = _search_after_root_tightening(problem)
     plan = search.backward_plan
-    assert plan is not None and plan.estimate_s > 0
+    assert plan is not None and plan.lps == 2 * 4 and plan.per_lp_s is None
     assert 0 not in search.root_backward
-    search.backward_plan = replace(plan, estimate_s=0.0)
+    search.backward_plan = replace(plan, lps=0)  # due at once
     search.maybe_tighten_backward()
     assert search.backward_plan is None
     lo, hi = search.root_backward[0].lower[0], search.root_backward[0].upper[0]
@@ -1065,6 +1065,37 @@ def test_issue3_deferred_gradient_bounds_hold_and_tighten(seed):
     rng = np.random.default_rng(seed)
     grads = problem.network.gradient(problem.box.sample(4000, rng), problem.functionals[0])
     assert np.all(grads >= lo - 1e-9) and np.all(grads <= hi + 1e-9)
+
+
+def test_issue3_deferred_gradient_probe_waits_for_the_search(monkeypatch):
+    """The probe LP that times a deferred tightening is solved only once the search
+    has taken as long as the plan's LPs would at the node LPs' speed; then it is
+    timed once, and the tightening runs when the search has taken its estimate."""
+    from bnblip.solver import _Search
+
+    search = _search_after_root_tightening(small_problem(7300, WIDE_FIRST, "linf", 0.6))
+    lps_after_root = search.count.lps
+    probes = []
+    original = _Search._backward_lp_time
+
+    def spy(self, *args):
+        probes.append(original(self, *args))
+        return 1.0  # a measured LP: the plan's 8 LPs take 8 s
+
+    monkeypatch.setattr(_Search, "_backward_lp_time", spy)
+    monkeypatch.setattr(_Search, "_lp_seconds", lambda self: 1e-4)  # node LPs: 0.8 ms
+    now = time.perf_counter()
+    search.search_start = now  # the search has just started
+    search.maybe_tighten_backward()
+    assert not probes and search.count.lps == lps_after_root
+    search.search_start = now - 0.1  # past 8 node LPs' time, short of the estimate
+    search.maybe_tighten_backward()
+    assert len(probes) == 1 and search.backward_plan.per_lp_s == 1.0
+    assert search.count.lps == lps_after_root + 2 and 0 not in search.root_backward
+    search.search_start = now - 100.0  # past the estimate: the tightening runs
+    search.maybe_tighten_backward()
+    assert len(probes) == 1 and search.backward_plan is None
+    assert 0 in search.root_backward
 
 
 def test_issue3_no_deferred_gradient_tightening_for_l1_inputs():
@@ -1085,7 +1116,7 @@ def test_issue3_deferred_gradient_tightening_keeps_exact_values(seed, monkeypatc
 
     def at_once(self):
         if self.backward_plan is not None:
-            self.backward_plan = replace(self.backward_plan, estimate_s=0.0)
+            self.backward_plan = replace(self.backward_plan, lps=0)  # due at once
             ran.append(True)
         original(self)
 
