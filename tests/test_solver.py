@@ -491,6 +491,26 @@ def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
         assert warm.solve(data).value == pytest.approx(sol.value, rel=1e-9, abs=1e-12)
 
 
+def test_issue3_forget_makes_the_next_solve_cold():
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend
+
+    _, net, box = _random_net_box(8050, [3, 6, 5, 2], 0.5)
+    layout, data = _root_lp_data(net, box, np.array([1.0, -1.0]),
+                                 DirectionSet(-np.ones(3), np.ones(3)))
+    backend = HighspyBackend(layout)
+    first = backend.solve(data)
+    assert backend.highs.getInfo().simplex_iteration_count > 0
+    backend.solve(data)  # warm from its own optimal basis: no iteration
+    assert backend.highs.getInfo().simplex_iteration_count == 0
+    backend.forget()
+    again = backend.solve(data)
+    assert backend.highs.getInfo().simplex_iteration_count > 0
+    assert again.value == pytest.approx(first.value, rel=1e-9, abs=1e-12)
+    cold = LinprogBackend(layout)
+    cold.forget()
+    assert cold.solve(data).value == pytest.approx(first.value, rel=1e-7, abs=1e-9)
+
+
 def test_issue3_lp_extremes_contain_preactivations():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
 

@@ -115,6 +115,10 @@ class LPBackend(Protocol):
         gets both its LPs)."""
         ...
 
+    def forget(self) -> None:
+        """Drop the retained basis: the next solve starts cold."""
+        ...
+
 
 class _Folder:
     """Folds matrix entries HiGHS would drop into the row bounds, per node.
@@ -241,6 +245,10 @@ class HighspyBackend:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
 
+    def forget(self) -> None:
+        self.highs.clearSolver()
+        self._basis = None
+
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
         self._load(data)
@@ -314,6 +322,9 @@ class LinprogBackend:
                 if res.status == 0:
                     out[i] = sense * res.fun
         return Extremes(lows, highs, solved)
+
+    def forget(self) -> None:
+        """Every solve is cold: nothing to drop."""
 
     def _run(self, data: NodeData, cost: np.ndarray):
         from scipy.optimize import linprog
