@@ -207,7 +207,7 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Neurons:
     """Per hidden layer, the neuron kinds of a layout and their columns."""
 
