@@ -305,7 +305,7 @@ class BackwardPlan:
     bounds it starts from, the LPs it solves, and the seconds per LP measured on a
     probe (``None`` until measured: the probe is solved only once the search has
     run as long as the plan would take at the node LPs' speed, so that short
-    searches skip it; a probe is two cold LPs of the whole model)."""
+    searches skip it; a probe is two LPs of the whole model, the first cold)."""
 
     forward: ForwardBounds
     dlo: tuple[np.ndarray, ...]
@@ -327,6 +327,7 @@ class _Counters:
     nodes: int = 0
     evaluations: int = 0
     lps: int = 0
+    node_lps: int = 0  # of ``lps``, the node LPs (``time_lp_s`` is their time)
     lps_reused: int = 0
     phases_fixed: int = 0
     pruned_bound: int = 0
@@ -772,6 +773,7 @@ class _Search:
             return None
         sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
         self.count.lps += 1
+        self.count.node_lps += 1
         self.count.time_lp_s += time.perf_counter() - t0
         if sol.status is LPStatus.INFEASIBLE:
             return NodeLP(None, None)
@@ -1160,7 +1162,7 @@ class _Search:
     def maybe_tighten(self) -> None:
         """Deferred tightening ('auto'): once the search has spent
         :data:`TIGHTEN_DEFER_SHARE` of the tightening's estimated time."""
-        if not self.tighten_pending or self.lp is None or self.count.lps == 0:
+        if not self.tighten_pending or self.lp is None or self.count.node_lps == 0:
             return
         spent = time.perf_counter() - self.search_start
         if spent < TIGHTEN_DEFER_SHARE * self._lp_seconds() * self.tighten_plan:
@@ -1171,15 +1173,16 @@ class _Search:
         self.tighten_root()
 
     def _lp_seconds(self) -> float:
-        """Node-LP seconds per LP solved so far (0 before any)."""
-        return self.count.time_lp_s / self.count.lps if self.count.lps else 0.0
+        """Seconds per node LP so far (``time_lp_s`` over the node LPs; the
+        tightening LPs are not in ``time_lp_s``), 0 before any."""
+        return self.count.time_lp_s / self.count.node_lps if self.count.node_lps else 0.0
 
     def _backward_lp_time(self, fb: ForwardBounds, dlo, dhi) -> float:
         """Seconds per LP of a backward tightening, measured on the input gradient's
-        first coordinate from a cold start (as the deferral rule was tuned: warm from
-        a node LP's basis the probe takes a few times less, and the rule then runs
-        tightenings that do not pay, e.g. x1.96 the time on digits_100x100 r0.02
-        linf)."""
+        first coordinate, the first LP from a cold start (as the deferral rule was
+        tuned: warm from a node LP's basis the probe takes a few times less, and the
+        rule then runs tightenings that do not pay, e.g. x1.96 the time on
+        digits_100x100 r0.02 linf)."""
         box = self.problem.box
         bw = backward_interval(self.network, self.problem.functionals[0], dlo, dhi, self.tol)
         data = self._lp_data((box.lower, box.upper), fb, dlo, dhi, bw, 0)
@@ -1232,7 +1235,7 @@ class _Search:
         waits until the search has taken that count of node LPs' time); it stops
         after :data:`TIGHTEN_TIME_SHARE` of the remaining time limit."""
         plan = self.backward_plan
-        if plan is None:
+        if plan is None or self.count.node_lps == 0:  # nothing to time the wait by
             return
         t0 = time.perf_counter()
         spent = t0 - self.search_start

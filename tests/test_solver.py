@@ -1076,6 +1076,7 @@ def test_issue3_deferred_gradient_bounds_hold_and_tighten(seed):
     assert plan is not None and plan.lps == 2 * 4 and plan.per_lp_s is None
     assert 0 not in search.root_backward
     search.backward_plan = replace(plan, lps=0)  # due at once
+    search.count.node_lps = 1  # (its wait is timed by node LPs)
     search.maybe_tighten_backward()
     assert search.backward_plan is None
     lo, hi = search.root_backward[0].lower[0], search.root_backward[0].upper[0]
@@ -1090,32 +1091,73 @@ def test_issue3_deferred_gradient_bounds_hold_and_tighten(seed):
 def test_issue3_deferred_gradient_probe_waits_for_the_search(monkeypatch):
     """The probe LP that times a deferred tightening is solved only once the search
     has taken as long as the plan's LPs would at the node LPs' speed; then it is
-    timed once, and the tightening runs when the search has taken its estimate."""
+    timed once, from a cold start, and the tightening runs when the search has
+    taken its estimate."""
     from bnblip.solver import _Search
 
     search = _search_after_root_tightening(small_problem(7300, WIDE_FIRST, "linf", 0.6))
     lps_after_root = search.count.lps
-    probes = []
+    probes, forgets = [], []
     original = _Search._backward_lp_time
 
     def spy(self, *args):
         probes.append(original(self, *args))
         return 1.0  # a measured LP: the plan's 8 LPs take 8 s
 
+    forget = search.lp.forget
+    monkeypatch.setattr(search.lp, "forget", lambda: (forgets.append(True), forget()))
     monkeypatch.setattr(_Search, "_backward_lp_time", spy)
-    monkeypatch.setattr(_Search, "_lp_seconds", lambda self: 1e-4)  # node LPs: 0.8 ms
     now = time.perf_counter()
-    search.search_start = now  # the search has just started
+    search.search_start = now - 100.0  # long past any estimate, but no node LP yet
+    search.maybe_tighten_backward()
+    assert not probes and search.backward_plan is not None
+    search.count.node_lps, search.count.time_lp_s = 10, 1e-3  # node LPs: 0.1 ms
+    search.search_start = now + 100.0  # the search has not started
     search.maybe_tighten_backward()
     assert not probes and search.count.lps == lps_after_root
     search.search_start = now - 0.1  # past 8 node LPs' time, short of the estimate
     search.maybe_tighten_backward()
-    assert len(probes) == 1 and search.backward_plan.per_lp_s == 1.0
+    assert len(probes) == 1 and forgets and search.backward_plan.per_lp_s == 1.0
     assert search.count.lps == lps_after_root + 2 and 0 not in search.root_backward
     search.search_start = now - 100.0  # past the estimate: the tightening runs
     search.maybe_tighten_backward()
     assert len(probes) == 1 and search.backward_plan is None
     assert 0 in search.root_backward
+
+
+def test_issue3_lp_seconds_are_those_of_node_lps():
+    """The tightening's LPs count in ``lps`` but not in ``time_lp_s``: the speed of
+    node LPs is taken over the node LPs alone."""
+    problem = small_problem(7300, WIDE_FIRST, "linf", radius=0.6)
+    search = _search_after_root_tightening(problem)
+    assert search.count.lps > 0 and search.count.node_lps == 0
+    assert search._lp_seconds() == 0.0
+    res = solve_bnb(problem, tighten="root")
+    assert res.stats.lps > 0 and res.status is Status.OPTIMAL
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_issue3_root_tightening_holds_samples(seed):
+    """The LP-tightened root bounds (each layer on the forward LP of the layers
+    before it, with the neurons decided so far substituted out) hold every sampled
+    pre-activation, and decide neurons the interval bounds leave open."""
+    problem = small_problem(7600 + seed, [3, 10, 10, 10, 1], "linf", radius=0.5)
+    search = _search_after_root_tightening(problem)
+    tight = search.root_forward
+    assert tight is not None
+    net, box = problem.network, problem.box
+    zs = net.preactivations(box.sample(6000, np.random.default_rng(seed)))
+    loose = forward_interval(net, box.lower, box.upper)
+    for k in range(net.num_hidden_layers):
+        assert np.all(zs[k].min(0) >= tight.lower[k] - 1e-9)
+        assert np.all(zs[k].max(0) <= tight.upper[k] + 1e-9)
+        assert np.all(tight.lower[k] >= loose.lower[k] - 1e-12)
+        assert np.all(tight.upper[k] <= loose.upper[k] + 1e-12)
+    decided = [np.count_nonzero(((tight.lower[k] >= 0) | (tight.upper[k] <= 0))
+                                & (loose.lower[k] < 0) & (loose.upper[k] > 0))
+               for k in range(net.num_hidden_layers)]
+    if seed == 0:
+        assert sum(decided[1:]) > 0  # the LP decides neurons later layers substitute
 
 
 def test_issue3_no_deferred_gradient_tightening_for_l1_inputs():

@@ -47,6 +47,11 @@ INF = np.inf
 class RelaxationLayout:
     """The constant part of the relaxation.
 
+    A forward layout (``build_layout(..., forward_layers=m)``) covers the first
+    ``m`` hidden layers (``widths`` has ``m`` entries) and has no ``u, y, g, t``
+    columns and no backward or objective rows: ``col_u``, ``col_y`` and ``row_mc``
+    are empty, ``col_g``, ``col_t`` and ``row_t`` hold no index, ``cost`` is 0.
+
     Attributes
     ----------
     matrix : scipy.sparse.csc_matrix
@@ -58,9 +63,9 @@ class RelaxationLayout:
         Columns of the input variables.
     ambiguous, live : tuple of ndarray
         Per hidden layer, the neurons with ``a, d, u`` columns (phase not known in
-        advance) and those with a ``y`` column (not known inactive); ``col_a``,
-        ``col_d``, ``col_u`` follow ``ambiguous``, ``col_y`` follows ``live``,
-        ``col_z`` covers every neuron.
+        advance) and those with ``z`` and ``y`` columns (not known inactive);
+        ``col_a``, ``col_d``, ``col_u`` follow ``ambiguous``, ``col_z`` and
+        ``col_y`` follow ``live``.
     coef_rows, coef_cols : ndarray
         Positions of the node-dependent coefficients, in the order of
         :attr:`NodeData.coefs`.
@@ -182,7 +187,7 @@ def build_layout(network: Network,
     for k in range(len(widths)):
         _forward_rows(bld, network, neurons, k, x, coef_rows, coef_cols, row_b)
     row_mc: list[np.ndarray] = []
-    rt = bld.new_rows(0, -INF, 0.0)
+    rt = np.zeros(0, dtype=np.int64)
     if backward:
         rt = _backward_rows(bld, network, neurons, cg, ct, coef_rows, coef_cols, row_mc)
     rows = np.concatenate(bld.rows) if bld.rows else np.zeros(0, dtype=np.int64)
@@ -230,7 +235,8 @@ class _Neurons:
 
 
 def _forward_rows(bld: _Builder, network: Network, nr: _Neurons, k: int, x: np.ndarray,
-                  coef_rows: list, coef_cols: list, row_b: list) -> None:
+                  coef_rows: list[np.ndarray], coef_cols: list[np.ndarray],
+                  row_b: list[np.ndarray]) -> None:
     """Layer ``k``'s affine rows and the ReLU rows of its ambiguous neurons."""
     amb, act, live = nr.amb, nr.act, nr.live
     r = bld.new_rows(live[k].size, 0.0, 0.0)  # z - W a_prev = b  (bounds set per node)
@@ -259,8 +265,8 @@ def _forward_rows(bld: _Builder, network: Network, nr: _Neurons, k: int, x: np.n
 
 
 def _backward_rows(bld: _Builder, network: Network, nr: _Neurons, cg: np.ndarray,
-                   ct: np.ndarray, coef_rows: list, coef_cols: list,
-                   row_mc: list) -> np.ndarray:
+                   ct: np.ndarray, coef_rows: list[np.ndarray],
+                   coef_cols: list[np.ndarray], row_mc: list[np.ndarray]) -> np.ndarray:
     """The backward pass, the input gradient and the objective rows; returns the
     objective rows."""
     amb, act, live = nr.amb, nr.act, nr.live
