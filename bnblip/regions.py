@@ -39,11 +39,13 @@ def affine_preactivations(network: Network, pattern: Pattern, layers: int | None
     """
     count = network.num_hidden_layers if layers is None else layers
     mats = []
-    a_mat = np.eye(network.input_dim)
-    a_off = np.zeros(network.input_dim)
+    a_mat = a_off = None  # the identity map of the input, not formed
     for k in range(count):
         w, b = network.weights[k], network.biases[k]
-        z_mat, z_off = w @ a_mat, w @ a_off + b
+        if a_mat is None:
+            z_mat, z_off = w.copy(), b.copy()
+        else:
+            z_mat, z_off = w @ a_mat, w @ a_off + b
         mats.append((z_mat, z_off))
         if k + 1 < count:
             d = np.asarray(pattern[k], dtype=np.float64)

@@ -265,3 +265,23 @@ def test_small_lp_front_end_matches_linprog(seed):
     if x is not None:
         assert np.all(a @ x <= b + 1e-7) and np.all(x >= lower - 1e-9) and np.all(x <= upper + 1e-9)
         assert cost @ x == pytest.approx(ref.fun, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_affine_preactivations_give_the_network_on_its_region(seed):
+    # z_i = A_i x + beta_i at points of the pattern's region, layer by layer (the
+    # first layer's map is the weights themselves, not formed through an identity)
+    from bnblip.regions import affine_preactivations
+
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, [4, 7, 6, 5, 2])
+    for _ in range(5):
+        x = rng.uniform(-1.0, 1.0, 4)
+        mats = affine_preactivations(net, net.pattern(x))
+        assert len(mats) == net.num_hidden_layers
+        for (z_mat, z_off), z in zip(mats, net.preactivations(x)):
+            np.testing.assert_allclose(z_mat @ x + z_off, z, rtol=1e-12, atol=1e-12)
+        first, _ = mats[0]
+        before = net.weights[0].copy()
+        first += 1.0  # a copy: the network's weights stay as they were
+        np.testing.assert_array_equal(net.weights[0], before)
