@@ -50,12 +50,15 @@ class Stats:
     """Counters and timings of a solve (all optional for a given method).
 
     ``lps_reused`` counts node LPs not solved because the parent's LP optimum was
-    feasible for them (their value could not be lower); ``phases_fixed`` the neuron
-    phases fixed by node LPs' duals (reduced-cost fixing)."""
+    feasible for them (their value could not be lower); ``lps_dual_cut`` those not
+    solved because the duals of the LP they were to start from already bound them
+    at most the incumbent (weak duality); ``phases_fixed`` the neuron phases fixed
+    by node LPs' duals (reduced-cost fixing)."""
 
     nodes: int = 0
     lps: int = 0
     lps_reused: int = 0
+    lps_dual_cut: int = 0
     phases_fixed: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0

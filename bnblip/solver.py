@@ -329,6 +329,7 @@ class _Counters:
     lps: int = 0
     node_lps: int = 0  # of ``lps``, the node LPs (``time_lp_s`` is their time)
     lps_reused: int = 0
+    lps_dual_cut: int = 0
     phases_fixed: int = 0
     pruned_bound: int = 0
     pruned_infeasible: int = 0
@@ -772,8 +773,11 @@ class _Search:
             self.count.time_lp_s += time.perf_counter() - t0
             return None
         sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
-        self.count.lps += 1
-        self.count.node_lps += 1
+        if sol.solved:
+            self.count.lps += 1
+            self.count.node_lps += 1
+        else:
+            self.count.lps_dual_cut += 1
         self.count.time_lp_s += time.perf_counter() - t0
         if sol.status is LPStatus.INFEASIBLE:
             return NodeLP(None, None)

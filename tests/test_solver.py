@@ -491,6 +491,110 @@ def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
         assert warm.solve(data).value == pytest.approx(sol.value, rel=1e-9, abs=1e-12)
 
 
+def _child_lp_data(layout, net, box, c, directions, layer, neuron, phase):
+    """LP data of a child of the root: one neuron's phase fixed, derivative and
+    backward bounds (so the McCormick coefficients) recomputed."""
+    from bnblip.lp.relaxation import node_data
+
+    fb = forward_interval(net, box.lower, box.upper)
+    dlo, dhi = derivative_bounds(fb)
+    dlo, dhi = [d.copy() for d in dlo], [d.copy() for d in dhi]
+    dlo[layer][neuron] = dhi[layer][neuron] = phase
+    bw = backward_interval(net, c, dlo, dhi)
+    return node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
+                     bw.lower, bw.upper, directions.lower, directions.upper)
+
+
+def _root_children(seed):
+    """A random net's root LP data, solved, and the data of children that fix an
+    ambiguous neuron of the first or second layer either way."""
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    rng, net, box = _random_net_box(seed, [3, 7, 6, 2], 0.6)
+    c = rng.normal(size=2)
+    dirs = DirectionSet(-np.ones(3), np.ones(3))
+    layout, root = _root_lp_data(net, box, c, dirs)
+    backend = HighspyBackend(layout)
+    parent = backend.solve(root)
+    assert parent.status is LPStatus.OPTIMAL
+    kids = [_child_lp_data(layout, net, box, c, dirs, k, int(i), phase)
+            for k in (0, 1) for i in layout.ambiguous[k][:2] for phase in (0.0, 1.0)]
+    assert kids
+    return layout, backend, parent, kids
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_weak_duality_bounds_child_lps_from_any_multipliers(seed):
+    # the bound from the parent's duals, from random multipliers and from the
+    # child's own duals is at least the child's LP maximum; with its own optimal
+    # duals it is the maximum (so the matrix it rebuilds is the LP's)
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+    from bnblip.lp.relaxation import WeakDuality, constant_part
+
+    layout, _, parent, kids = _root_children(8300 + seed)
+    duality = WeakDuality(layout, constant_part(layout))
+    rng = np.random.default_rng(seed)
+    parent_y = parent.basis.row_dual
+    for data in kids:
+        own = HighspyBackend(layout)
+        sol = own.solve(data)
+        if sol.status is LPStatus.INFEASIBLE:
+            continue
+        assert sol.status is LPStatus.OPTIMAL
+        slack = 1e-9 * (1.0 + abs(sol.value))
+        for y in (parent_y, rng.normal(size=layout.num_rows), np.zeros(layout.num_rows)):
+            bound = duality.bound(data, y)
+            assert math.isfinite(bound) and bound >= sol.value - slack
+        tight = duality.bound(data, sol.basis.row_dual)
+        assert tight == pytest.approx(sol.value, rel=1e-7, abs=1e-9)
+
+
+def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
+    from bnblip.lp.relaxation import WeakDuality, constant_part
+
+    layout, _, parent, kids = _root_children(8310)
+    data = kids[0]
+    lower = data.col_lower.copy()
+    lower[layout.col_g[0]] = -np.inf
+    free = replace(data, col_lower=lower)
+    duality = WeakDuality(layout, constant_part(layout))
+    assert math.isfinite(duality.bound(data, parent.basis.row_dual))
+    assert duality.bound(free, parent.basis.row_dual) == math.inf
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_backend_cuts_off_a_node_from_the_warm_duals_without_solving(seed):
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+    from bnblip.lp.relaxation import WeakDuality, constant_part
+
+    layout, backend, parent, kids = _root_children(8320 + seed)
+    duality = WeakDuality(layout, constant_part(layout))
+    for data in kids:
+        value = HighspyBackend(layout).solve(data).value  # nan when infeasible
+        bound = duality.bound(data, parent.basis.row_dual)
+        above = bound + 1e-6 * (1.0 + abs(bound))
+        cut = backend.solve(data, parent.basis, above)
+        assert cut.status is LPStatus.CUTOFF and not cut.solved and cut.value == above
+        assert not value > above
+        # a cutoff the parent's duals cannot prove (below the maximum): solved
+        if not math.isnan(value):
+            below = value - 1e-3 * (1.0 + abs(value))
+            ran = backend.solve(data, parent.basis, below)
+            assert ran.solved and ran.status in (LPStatus.OPTIMAL, LPStatus.CUTOFF)
+        # without a cutoff, or cold, it always solves
+        assert backend.solve(data, parent.basis).solved
+        assert backend.solve(data, None, above).solved
+
+
+@pytest.mark.parametrize("seed,norm", [(1, "linf"), (2, "l1"), (3, "linf")])
+def test_issue3_nodes_cut_off_by_parent_duals_keep_the_engine_exact(seed, norm):
+    problem = small_problem(seed, [3, 10, 10, 8, 1], norm, radius=0.6)
+    res = solve_bnb(problem, time_limit=60.0, lp="always")
+    ref = solve_enumerate(problem)
+    assert res.status is Status.OPTIMAL and res.stats.lps_dual_cut > 0
+    assert res.value == pytest.approx(ref.value, rel=1e-6)
+
+
 def test_issue3_forget_makes_the_next_solve_cold():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
 
@@ -573,15 +677,17 @@ def test_issue3_extremes_count_the_lps_they_solve(backend_name):
 @pytest.mark.parametrize("deadline_passed", [False, True])
 def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
     # Stats.lps = node LPs + tightening LPs actually solved; with every tightening
-    # loop's deadline already passed, none of its planned LPs counts
+    # loop's deadline already passed, none of its planned LPs counts; node LPs the
+    # warm start's duals cut off unsolved count in lps_dual_cut instead
     from bnblip.lp.backend import HighspyBackend
 
-    solved = {"node": 0, "extremes": 0}
+    solved = {"node": 0, "extremes": 0, "unsolved": 0}
     solve, extremes = HighspyBackend.solve, HighspyBackend.extremes
 
     def counted_solve(self, *args, **kwargs):
-        solved["node"] += 1
-        return solve(self, *args, **kwargs)
+        sol = solve(self, *args, **kwargs)
+        solved["node" if sol.solved else "unsolved"] += 1
+        return sol
 
     def counted_extremes(self, data, cols, deadline=None):
         if deadline_passed and deadline is not None:
@@ -598,6 +704,7 @@ def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
     assert res.status is Status.OPTIMAL
     assert solved["node"] > 0 and (solved["extremes"] == 0) == deadline_passed
     assert res.stats.lps == solved["node"] + solved["extremes"]
+    assert res.stats.lps_dual_cut == solved["unsolved"]
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -20,6 +20,7 @@ from bnblip.lp.relaxation import (
     NodeData,
     PhaseBounds,
     RelaxationLayout,
+    WeakDuality,
     constant_part,
     phase_bounds,
 )
@@ -52,7 +53,8 @@ class LPSolution:
         The input part of the optimal solution.
     basis : object or None
         The backend's final basis (opaque), to warm-start a later solve of a
-        related node; ``None`` when the backend has none.
+        related node; ``None`` when the backend has none.  It may carry the
+        solve's duals, which can bound a later node's LP without solving it.
     values : ndarray or None
         The whole optimal solution (every column), when optimal.
     phases : PhaseBounds or None
@@ -66,6 +68,18 @@ class LPSolution:
     basis: object | None = None
     values: np.ndarray | None = None
     phases: PhaseBounds | None = None
+    solved: bool = True
+    """Whether an LP was run (``False``: status ``CUTOFF`` from the warm start's
+    duals alone)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Warm:
+    """A HiGHS basis of ``owner``'s model and, after an optimal solve, its row duals."""
+
+    basis: object
+    row_dual: np.ndarray | None
+    owner: object
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +119,8 @@ class LPBackend(Protocol):
         """Maximise the objective terms ``sum t``, starting from ``basis`` (an
         :attr:`LPSolution.basis` of an earlier solve) when given.  With ``cutoff``,
         a backend may stop as soon as a dual bound proves the maximum is at most
-        ``cutoff`` (status ``CUTOFF``)."""
+        ``cutoff`` (status ``CUTOFF``), even before solving, from duals the
+        ``basis`` carries."""
         ...
 
     def extremes(self, data: NodeData, cols: np.ndarray,
@@ -139,6 +154,9 @@ class _Folder:
         csc = layout.matrix.tocsc(copy=True)
         csc.data[np.abs(csc.data) < threshold] = 0.0
         self.matrix = csc
+        held = mat.tocsc()
+        held.data[np.abs(held.data) < threshold] = 0.0
+        self.constant = held  # what HiGHS holds, node coefficients at 0
         self.coef_rows = layout.coef_rows
         self.coef_cols = layout.coef_cols
 
@@ -200,10 +218,14 @@ class HighspyBackend:
         self._all_cols = np.arange(layout.num_cols, dtype=np.int32)
         self._all_rows = np.arange(layout.num_rows, dtype=np.int32)
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
+        self._duality = WeakDuality(layout, self._folder.constant)
 
     def _load(self, data: NodeData) -> NodeData:
         """Send ``data`` (with small entries folded) to the model; return what was sent."""
-        data = self._folder.node(data)
+        return self._send(self._folder.node(data))
+
+    def _send(self, data: NodeData) -> NodeData:
+        """Send folded ``data`` to the model; return it."""
         h = self.highs
         lay = self.layout
         changed = np.flatnonzero(data.coefs != self._coefs)
@@ -216,12 +238,16 @@ class HighspyBackend:
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
-        sent = self._load(data)
+        sent = self._folder.node(data)
+        warm = basis if isinstance(basis, _Warm) and basis.owner is self else None
+        if cutoff is not None and warm is not None and warm.row_dual is not None and \
+                self._duality.bound(sent, warm.row_dual) <= cutoff:
+            return LPSolution(LPStatus.CUTOFF, float(cutoff), None, warm, solved=False)
+        self._send(sent)
         h = self.highs
         lay = self.layout
-        if basis is not None and basis is not self._basis and \
-                len(basis.col_status) == lay.num_cols:  # else from an earlier model
-            h.setBasis(basis)
+        if warm is not None and warm is not self._basis:
+            h.setBasis(warm.basis)
         # HiGHS minimises -sum t: its dual simplex stops once the dual objective
         # (a bound on the optimum) reaches -cutoff
         h.setOptionValue("objective_bound", -cutoff if cutoff is not None else np.inf)
@@ -230,14 +256,15 @@ class HighspyBackend:
         ms = self._highspy.HighsModelStatus
         self._basis = None
         if status == ms.kObjectiveBound:
-            self._basis = h.getBasis()
+            self._basis = _Warm(h.getBasis(), None, self)
             return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
         if status == ms.kOptimal:
             solution = h.getSolution()
             values = np.asarray(solution.col_value, dtype=np.float64)
             value = -h.getInfo().objective_function_value
-            self._basis = h.getBasis()
-            phases = phase_bounds(lay, sent, np.asarray(solution.row_dual, dtype=np.float64),
+            row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+            self._basis = _Warm(h.getBasis(), row_dual, self)
+            phases = phase_bounds(lay, sent, row_dual,
                                   np.asarray(solution.col_dual, dtype=np.float64))
             return LPSolution(LPStatus.OPTIMAL, float(value), values[lay.x_cols], self._basis,
                               values, phases)

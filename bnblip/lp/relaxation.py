@@ -31,6 +31,7 @@ solver model is modified and re-solved warm.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -480,6 +481,74 @@ def phase_bounds(layout: RelaxationLayout, data: NodeData, row_dual: np.ndarray,
         inactive.append(-rest)
         active.append(-(rest + col_dual[col_d]))
     return PhaseBounds(tuple(inactive), tuple(active))
+
+
+DUAL_ROUNDING = 1e-12
+"""Relative allowance for rounding in :class:`WeakDuality`: above the unit roundoff
+times the longest sum it forms (a few thousand terms)."""
+
+
+class WeakDuality:
+    """Upper bounds of a node LP's maximum from any row multipliers.
+
+    For multipliers ``y`` of the rows and ``r = cost - A^T y``, every feasible ``v``
+    of the minimisation has ``cost @ v >= sum_i min(y_i rl_i, y_i ru_i) + sum_j
+    min(r_j l_j, r_j u_j)`` (see :func:`phase_bounds`).  Here ``y`` comes from
+    another node (the parent's optimal duals) and ``A`` is this node's matrix, so
+    ``r`` is recomputed with this node's coefficients.  Before that, ``y`` is moved
+    to the sign its row admits (a row unbounded above gets ``y >= 0``, one
+    unbounded below ``y <= 0``) and the objective rows' ``y`` to ``[-1, 0]`` (``-1``
+    where ``t`` has no upper bound), so that ``r`` is exactly zero or of the right
+    sign on ``t``, the only columns without finite bounds.  Any other column with
+    an infinite bound gives no bound, as does a dual meeting an infinite bound.
+
+    Parameters
+    ----------
+    layout : RelaxationLayout
+    constant : scipy.sparse matrix
+        The LP's matrix with the node coefficients (at ``coef_rows, coef_cols``) set
+        to 0: the matrix the LP solver holds, for node data sent as is.
+    """
+
+    def __init__(self, layout: RelaxationLayout, constant: sparse.spmatrix):
+        self.layout = layout
+        self._transposed = sparse.csr_matrix(constant.T)
+        self._abs_transposed = abs(self._transposed)
+        free = np.ones(layout.num_cols, dtype=bool)
+        free[layout.col_t] = False
+        self._bounded = free  # the columns that must have finite bounds
+
+    def bound(self, data: NodeData, row_dual: np.ndarray) -> float:
+        """Upper bound of the LP maximum for ``data`` (``inf`` when there is none),
+        rounding allowed for (:data:`DUAL_ROUNDING`)."""
+        lay = self.layout
+        if not (np.isfinite(data.col_lower[self._bounded]).all()
+                and np.isfinite(data.col_upper[self._bounded]).all()):
+            return INF
+        y = self._signed(data, row_dual)
+        terms = y[lay.coef_rows] * data.coefs
+        reduced = lay.cost - self._transposed @ y - \
+            np.bincount(lay.coef_cols, terms, minlength=lay.num_cols)
+        rows = _dual_terms(y, data.row_lower, data.row_upper)
+        cols = _dual_terms(reduced, data.col_lower, data.col_upper)
+        low = float(np.sum(rows)) + float(np.sum(cols))
+        if not math.isfinite(low):
+            return INF
+        scale = self._abs_transposed @ np.abs(y) + \
+            np.bincount(lay.coef_cols, np.abs(terms), minlength=lay.num_cols) + np.abs(lay.cost)
+        reach = np.where(self._bounded, np.maximum(np.abs(data.col_lower),
+                                                    np.abs(data.col_upper)), 0.0)
+        allowance = DUAL_ROUNDING * (float(scale @ reach) + float(np.abs(rows).sum())
+                                     + float(np.abs(cols).sum()))
+        return -low + allowance
+
+    def _signed(self, data: NodeData, row_dual: np.ndarray) -> np.ndarray:
+        y = np.where(np.isfinite(data.row_upper), row_dual, np.maximum(row_dual, 0.0))
+        y = np.where(np.isfinite(data.row_lower), y, np.minimum(y, 0.0))
+        rt = self.layout.row_t
+        y_t = np.maximum(y[rt], -1.0)
+        y[rt] = np.where(np.isfinite(data.col_upper[self.layout.col_t]), y_t, -1.0)
+        return y
 
 
 def constant_part(layout: RelaxationLayout) -> sparse.coo_matrix:
