@@ -595,6 +595,47 @@ def test_issue3_nodes_cut_off_by_parent_duals_keep_the_engine_exact(seed, norm):
     assert res.value == pytest.approx(ref.value, rel=1e-6)
 
 
+def test_issue3_a_failed_solve_is_retried_cold():
+    # HiGHS can fail (model status not set) from a start basis other LPs left
+    # behind; the backend then solves once more from a cold start
+    import highspy
+
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    _, net, box = _random_net_box(8060, [3, 6, 5, 2], 0.5)
+    layout, data = _root_lp_data(net, box, np.array([1.0, -1.0]),
+                                 DirectionSet(-np.ones(3), np.ones(3)))
+    backend = HighspyBackend(layout)
+    real = backend.highs
+
+    class Flaky:
+        def __init__(self):
+            self.runs, self.cleared, self.failing = 0, 0, True
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def run(self):
+            self.runs += 1
+            return real.run()
+
+        def getModelStatus(self):  # noqa: N802 (highspy's name)
+            if self.failing:
+                self.failing = False
+                return highspy.HighsModelStatus.kNotset
+            return real.getModelStatus()
+
+        def clearSolver(self):  # noqa: N802
+            self.cleared += 1
+            return real.clearSolver()
+
+    flaky = Flaky()
+    backend.highs = flaky
+    sol = backend.solve(data)
+    assert sol.status is LPStatus.OPTIMAL and flaky.runs == 2 and flaky.cleared == 1
+    assert sol.value == pytest.approx(HighspyBackend(layout).solve(data).value, rel=1e-9)
+
+
 def test_issue3_forget_makes_the_next_solve_cold():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
 

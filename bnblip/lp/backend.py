@@ -254,6 +254,12 @@ class HighspyBackend:
         h.run()
         status = h.getModelStatus()
         ms = self._highspy.HighsModelStatus
+        if status not in (ms.kOptimal, ms.kInfeasible, ms.kObjectiveBound):
+            # numerical trouble from the start basis (seen from a basis the
+            # tightening's LPs left behind): once more from a cold start
+            h.clearSolver()
+            h.run()
+            status = h.getModelStatus()
         self._basis = None
         if status == ms.kObjectiveBound:
             self._basis = _Warm(h.getBasis(), None, self)
