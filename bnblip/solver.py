@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
+from bnblip.bounds.backward import backward_symbolic
 from bnblip.bounds.gradient import DirectionSet, objective_bound
 from bnblip.bounds.interval import (
     ACTIVE,
@@ -666,6 +667,7 @@ class _Search:
         backward = self.backward_fn(c, dlo, dhi, self.tol)
         if functional in self.root_backward:
             backward = _meet(backward, self.root_backward[functional])
+        backward = backward_symbolic(net, c, dlo, dhi, backward, self.tol)
         if self.opts.gradient != "never" and parent is not None and parent.parts is not None \
                 and parent.functional == functional:
             backward = _meet(backward, parent.parts.backward)  # LP-tightened gradient bounds

@@ -391,3 +391,69 @@ def test_invalid_backward_arguments_raise():
         kernels.backward_interval_numba(net, [1.0, 0.0], ones, (np.ones(3),))
     with pytest.raises(InputError, match="network must be"):
         kernels.forward_interval_numba("net", [0.0] * 3, [1.0] * 3)
+
+
+# ------------------------------------------------------------- symbolic backward
+def _derivative_box(rng, widths, free_share):
+    """Random derivative bounds: each neuron free with ``free_share``, else fixed
+    to 0 or 1 (mostly 1, so chains of active neurons occur)."""
+    dlo, dhi = [], []
+    for h in widths:
+        free = rng.random(h) < free_share
+        fixed = (rng.random(h) < 0.8).astype(np.float64)
+        dlo.append(np.where(free, 0.0, fixed))
+        dhi.append(np.where(free, 1.0, fixed))
+    return tuple(dlo), tuple(dhi)
+
+
+def _exact_backward(net, c, ds):
+    """``y`` of every layer (input gradient first) for binary derivatives ``ds``."""
+    y = net.weights[-1].T @ c
+    out = [y]
+    for k in range(net.num_hidden_layers - 1, -1, -1):
+        y = net.weights[k].T @ (ds[k] * y)
+        out.append(y)
+    return out[::-1]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_symbolic_backward_bounds_hold_every_derivative_pattern_and_tighten(seed):
+    from bnblip.bounds.backward import backward_symbolic
+
+    rng = np.random.default_rng(900 + seed)
+    widths = [3] + [int(w) for w in rng.integers(4, 9, 2 + seed % 4)] + [2]
+    net = random_network(rng, widths)
+    c = rng.normal(size=2)
+    dlo, dhi = _derivative_box(rng, net.hidden_widths, 0.25)
+    prior = backward_interval(net, c, dlo, dhi)
+    sym = backward_symbolic(net, c, dlo, dhi, prior)
+    for lo, hi, plo, phi in zip(sym.lower, sym.upper, prior.lower, prior.upper):
+        assert np.all(lo >= plo) and np.all(hi <= phi) and np.all(lo <= hi)
+    for _ in range(300):
+        ds = [np.where(lo == hi, lo, rng.integers(0, 2, lo.size)) for lo, hi in zip(dlo, dhi)]
+        for y, lo, hi in zip(_exact_backward(net, c, ds), sym.lower, sym.upper):
+            assert np.all(y >= lo) and np.all(y <= hi)
+    # what passes through active neurons is exact: the input gradient's bounds are
+    # narrower than layer-by-layer intervals on nets with two or more hidden layers
+    assert np.sum(sym.upper[0] - sym.lower[0]) < 0.9 * np.sum(prior.upper[0] - prior.lower[0])
+
+
+def test_symbolic_backward_bounds_are_the_gradient_when_no_phase_is_free():
+    from bnblip.bounds.backward import backward_symbolic
+
+    rng = np.random.default_rng(950)
+    net = random_network(rng, [4, 7, 7, 7, 7, 2])
+    c = rng.normal(size=2)
+    dlo, _ = _derivative_box(rng, net.hidden_widths, 0.0)
+    sym = backward_symbolic(net, c, dlo, dlo, backward_interval(net, c, dlo, dlo))
+    for y, lo, hi in zip(_exact_backward(net, c, dlo), sym.lower, sym.upper):
+        assert np.all(lo <= y) and np.all(y <= hi)
+        np.testing.assert_allclose(hi - lo, 0.0, atol=1e-10)
+
+
+def test_symbolic_backward_bounds_without_hidden_layers_are_the_prior():
+    from bnblip.bounds.backward import backward_symbolic
+
+    net = Network.from_layers([np.array([[1.0, -2.0]])], [np.array([0.5])])
+    prior = backward_interval(net, np.array([1.0]), (), ())
+    assert backward_symbolic(net, np.array([1.0]), (), (), prior) is prior

@@ -586,7 +586,7 @@ def test_issue3_backend_cuts_off_a_node_from_the_warm_duals_without_solving(seed
         assert backend.solve(data, None, above).solved
 
 
-@pytest.mark.parametrize("seed,norm", [(1, "linf"), (2, "l1"), (3, "linf")])
+@pytest.mark.parametrize("seed,norm", [(0, "linf"), (1, "l1"), (2, "linf"), (2, "l1")])
 def test_issue3_nodes_cut_off_by_parent_duals_keep_the_engine_exact(seed, norm):
     problem = small_problem(seed, [3, 10, 10, 8, 1], norm, radius=0.6)
     res = solve_bnb(problem, time_limit=60.0, lp="always")
@@ -914,8 +914,10 @@ def test_issue3_probe_keeps_measuring_below_its_minimum():
 
 
 def test_issue3_auto_input_splits_back_off_when_they_lose(monkeypatch):
-    # 8 inputs, where neuron splits mostly win: 'always' compares an input split at
-    # (nearly) every branching, 'auto' soon only at every few; same optimum
+    # 12 inputs, where neuron splits mostly win: 'always' compares an input split at
+    # (nearly) every branching, 'auto' soon only at every few; same optimum (the
+    # 8-input net used before, 4242 [8, 12, 12, 1], has input splits win 81 % of
+    # the time since the symbolic backward bounds)
     from bnblip import solver
     from bnblip.branching import Kind
 
@@ -932,7 +934,7 @@ def test_issue3_auto_input_splits_back_off_when_they_lose(monkeypatch):
         monkeypatch.setattr(solver._Search, "_choose", choose)
         return res, kinds.count(Kind.INPUT) / calls["branchings"]
 
-    problem = small_problem(4242, [8, 12, 12, 1], "linf", radius=0.4)
+    problem = small_problem(4243, [12, 12, 12, 1], "linf", radius=0.4)
     res_all, share_all = input_share(inputs="always")
     res_auto, share_auto = input_share(inputs="auto")
     assert res_auto.status is Status.OPTIMAL
