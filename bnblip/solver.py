@@ -1190,8 +1190,8 @@ class _Search:
         rule then runs tightenings that do not pay, e.g. x1.96 the time on
         digits_100x100 r0.02 linf)."""
         box = self.problem.box
-        bw = backward_interval(self.network, self.problem.functionals[0], dlo, dhi, self.tol)
-        data = self._lp_data((box.lower, box.upper), fb, dlo, dhi, bw, 0)
+        data = self._lp_data((box.lower, box.upper), fb, dlo, dhi,
+                             self._backward_bounds(0, dlo, dhi), 0)
         self.lp.forget()
         t0 = time.perf_counter()
         ext = self.lp.extremes(data, self.lp.layout.col_g[:1])
@@ -1264,12 +1264,19 @@ class _Search:
                                                            hidden=False)
         self.count.time_presolve_s += time.perf_counter() - t0
 
+    def _backward_bounds(self, functional: int, dlo, dhi) -> BackwardBounds:
+        """Symbolic backward bounds (met with the interval ones) of ``functional``."""
+        c = self.problem.functionals[functional]
+        return backward_symbolic(self.network, c, dlo, dhi,
+                                 backward_interval(self.network, c, dlo, dhi, self.tol),
+                                 self.tol)
+
     def _tighten_backward(self, fb: ForwardBounds, dlo, dhi, functional: int,
                           hidden: bool = True):
         """LP bounds of the backward quantities ``y_k`` (top down; unless ``hidden``
         is false) and of the input gradient ``g``."""
         net, box, layout = self.network, self.problem.box, self.lp.layout
-        bw = backward_interval(net, self.problem.functionals[functional], dlo, dhi, self.tol)
+        bw = self._backward_bounds(functional, dlo, dhi)
         ylo, yhi = list(bw.lower), list(bw.upper)
         targets = [(k + 1, layout.col_y[k], layout.live[k])
                    for k in range(net.num_hidden_layers - 2, -1, -1)] if hidden else []
