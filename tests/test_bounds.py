@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bnblip.bounds import kernels
 from bnblip.bounds.interval import (
+    BackwardBounds,
     ForwardBounds,
     backward_interval,
     check_phases,
@@ -457,3 +458,24 @@ def test_symbolic_backward_bounds_without_hidden_layers_are_the_prior():
     net = Network.from_layers([np.array([[1.0, -2.0]])], [np.array([0.5])])
     prior = backward_interval(net, np.array([1.0]), (), ())
     assert backward_symbolic(net, np.array([1.0]), (), (), prior) is prior
+
+
+def test_symbolic_backward_bounds_keep_the_prior_where_a_u_is_unbounded():
+    # an infinite prior bound of a free neuron's y makes inf - inf in the affine
+    # range; the layers below keep their prior bounds (finite ones stay finite)
+    from bnblip.bounds.backward import backward_symbolic
+
+    rng = np.random.default_rng(960)
+    net = random_network(rng, [3, 5, 5, 5, 2])
+    c = rng.normal(size=2)
+    dlo = tuple(np.zeros(5) for _ in range(3))
+    dhi = tuple(np.ones(5) for _ in range(3))
+    prior = backward_interval(net, c, dlo, dhi)
+    lower, upper = list(prior.lower), list(prior.upper)
+    lower[2] = lower[2].copy()
+    upper[2] = upper[2].copy()
+    lower[2][0], upper[2][0] = -np.inf, np.inf
+    sym = backward_symbolic(net, c, dlo, dhi, BackwardBounds(tuple(lower), tuple(upper)))
+    for lo, hi, plo, phi in zip(sym.lower, sym.upper, lower, upper):
+        assert not np.isnan(lo).any() and not np.isnan(hi).any()
+        assert np.all(lo >= plo) and np.all(hi <= phi)

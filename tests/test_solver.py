@@ -635,6 +635,14 @@ def test_issue3_a_failed_solve_is_retried_cold():
     assert sol.status is LPStatus.OPTIMAL and flaky.runs == 2 and flaky.cleared == 1
     assert sol.value == pytest.approx(HighspyBackend(layout).solve(data).value, rel=1e-9)
 
+    class TimedOut(Flaky):  # a time limit is not retried (it would be spent twice)
+        def getModelStatus(self):  # noqa: N802
+            return highspy.HighsModelStatus.kTimeLimit
+
+    timed = TimedOut()
+    backend.highs = timed
+    assert backend.solve(data).status is LPStatus.FAILED and timed.runs == 1
+
 
 def test_issue3_forget_makes_the_next_solve_cold():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend

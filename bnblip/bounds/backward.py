@@ -71,8 +71,8 @@ def backward_symbolic(network: Network, c, dlo, dhi, prior: BackwardBounds,
             continue
         lo, hi = _affine_range(const, const_mag, coef, coef_mag, u_lo, u_hi,
                                (layers - k + 1) * tol.bound_rel_widen, tol.bound_abs_widen)
-        lower[k] = np.maximum(lower[k], lo)
-        upper[k] = np.minimum(upper[k], hi)
+        lower[k] = np.fmax(lower[k], lo)  # nan (inf - inf from an unbounded u): prior
+        upper[k] = np.fmin(upper[k], hi)
     return BackwardBounds(tuple(lower), tuple(upper))
 
 
@@ -80,9 +80,10 @@ def _affine_range(const, const_mag, coef, coef_mag, u_lo, u_hi, rel: float,
                   floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Range of ``const + coef @ u`` over the box ``[u_lo, u_hi]``, widened by
     ``rel`` times the magnitude of every term (and ``floor``)."""
-    mid = 0.5 * (u_lo + u_hi)
-    rad = 0.5 * (u_hi - u_lo)
-    center = const + coef @ mid
-    radius = np.abs(coef) @ rad
-    widen = rel * (coef_mag @ (np.abs(mid) + rad) + const_mag) + floor
-    return center - radius - widen, center + radius + widen
+    with np.errstate(invalid="ignore"):  # an unbounded u gives nan: the caller's fmax
+        mid = 0.5 * (u_lo + u_hi)
+        rad = 0.5 * (u_hi - u_lo)
+        center = const + coef @ mid
+        radius = np.abs(coef) @ rad
+        widen = rel * (coef_mag @ (np.abs(mid) + rad) + const_mag) + floor
+        return center - radius - widen, center + radius + widen

@@ -254,7 +254,7 @@ class HighspyBackend:
         h.run()
         status = h.getModelStatus()
         ms = self._highspy.HighsModelStatus
-        if status not in (ms.kOptimal, ms.kInfeasible, ms.kObjectiveBound):
+        if status not in (ms.kOptimal, ms.kInfeasible, ms.kObjectiveBound, ms.kTimeLimit):
             # numerical trouble from the start basis (seen from a basis the
             # tightening's LPs left behind): once more from a cold start
             h.clearSolver()
