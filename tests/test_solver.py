@@ -859,7 +859,7 @@ def test_issue3_kernels_option_is_validated():
 
 # ---------------------------------------------------------------- input splits, warm bases
 @pytest.mark.parametrize("seed", range(24))
-@pytest.mark.parametrize("inputs", ["always", "never"])
+@pytest.mark.parametrize("inputs", ["always", "auto", "never"])
 def test_issue3_input_split_option_equals_region_enumeration(seed, inputs):
     norm = ("linf", "l1", "l2")[seed % 3]
     n = 2 + seed % 3
@@ -904,6 +904,57 @@ def test_issue3_input_splits_are_used_and_switchable(monkeypatch):
     wide = small_problem(78, [INPUT_SPLIT_MAX_DIM + 1, 8, 1], "linf", radius=1.0)
     _, kinds = _split_kinds(monkeypatch, wide, tighten="never", samples=0, starts=0)
     assert Kind.INPUT not in kinds
+
+
+def _branchings(monkeypatch, problem, **opts):
+    """``(ambiguous share, chosen split kind)`` of every branching of a solve."""
+    from bnblip import solver
+    from bnblip.branching import Kind
+
+    seen = []
+    choose = solver._Search._choose
+
+    def spy(self, node):
+        pair = choose(self, node)
+        share = sum(int(np.count_nonzero(a)) for a in node.info.ambiguous) / \
+            self.network.num_neurons
+        child = pair[0]
+        same_box = np.array_equal(child.lower, node.lower) and \
+            np.array_equal(child.upper, node.upper)
+        seen.append((share, Kind.NEURON if same_box else Kind.INPUT))
+        return pair
+
+    monkeypatch.setattr(solver._Search, "_choose", spy)
+    return solve_bnb(problem, **opts), seen
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_eager_input_splits_where_most_neurons_are_ambiguous(monkeypatch, seed):
+    # up to EAGER_INPUT_MAX_DIM inputs, a node with more than half its neurons
+    # ambiguous is bisected; below that share both kinds compete
+    from bnblip.branching import Kind
+    from bnblip.solver import EAGER_INPUT_AMBIGUOUS_SHARE, EAGER_INPUT_MAX_DIM
+
+    norm = ("linf", "l1", "l2", "linf")[seed]
+    problem = small_problem(6100 + seed, [2 + seed % 2, 8, 8, 1], norm, radius=1.5)
+    assert problem.network.input_dim <= EAGER_INPUT_MAX_DIM
+    res, seen = _branchings(monkeypatch, problem, tighten="never")
+    eager = [kind for share, kind in seen if share > EAGER_INPUT_AMBIGUOUS_SHARE]
+    assert eager and all(kind is Kind.INPUT for kind in eager), seen
+    assert any(kind is Kind.NEURON for share, kind in seen
+               if share <= EAGER_INPUT_AMBIGUOUS_SHARE), seen
+    expected = enumerate_regions(problem.network, problem.box, norm,
+                                 problem.functionals[0])
+    assert res.status is Status.OPTIMAL and close(res.value, expected)
+    assert_witness(res, problem)
+    # not with input splits off, nor above EAGER_INPUT_MAX_DIM inputs
+    _, seen = _branchings(monkeypatch, problem, tighten="never", inputs="never")
+    assert all(kind is Kind.NEURON for _, kind in seen)
+    wide = small_problem(6200 + seed, [EAGER_INPUT_MAX_DIM + 1, 8, 8, 1], norm,
+                         radius=1.5)
+    _, seen = _branchings(monkeypatch, wide, tighten="never", inputs="auto")
+    assert any(kind is Kind.NEURON for share, kind in seen
+               if share > EAGER_INPUT_AMBIGUOUS_SHARE), seen
 
 
 def test_issue3_probe_keeps_measuring_below_its_minimum():
