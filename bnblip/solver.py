@@ -911,9 +911,8 @@ class _Search:
 
     def _choose(self, node: Node) -> tuple[Node, Node]:
         """Pick the split (strong branching over the best-scored candidates)."""
-        eager = self._eager_inputs(node)
-        cands = self._input_candidates(node) if eager else []
-        eager = bool(cands)
+        cands = self._input_candidates(node) if self._eager_inputs(node) else []
+        eager = bool(cands)  # (no input wide enough to split: neurons compete)
         if not eager:
             cands = select(node.info, self.rule, self.opts.strong)
         with_inputs = not eager and self.split_inputs and (
