@@ -150,6 +150,14 @@ class Box:
         """``count`` uniform points, shape ``(count, dim)``."""
         return rng.uniform(self.lower, self.upper, size=(count, self.dim))
 
+    def sample_faces(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` points on the box's faces, shape ``(count, dim)``: each
+        coordinate is, with probability 1/2, at its lower or upper end (equally
+        likely), else uniform in between."""
+        points = self.sample(count, rng)
+        ends = np.where(rng.random((count, self.dim)) < 0.5, self.lower, self.upper)
+        return np.where(rng.random((count, self.dim)) < 0.5, ends, points)
+
 
 @dataclass(frozen=True, eq=False)
 class Problem:

@@ -53,7 +53,8 @@ class Stats:
     feasible for them (their value could not be lower); ``lps_dual_cut`` those not
     solved because the duals of the LP they were to start from already bound them
     at most the incumbent (weak duality); ``phases_fixed`` the neuron phases fixed
-    by node LPs' duals (reduced-cost fixing)."""
+    by node LPs' duals (reduced-cost fixing); ``restarts`` the local ascents started
+    from fresh samples during a long search (their time is in ``time_incumbent_s``)."""
 
     nodes: int = 0
     lps: int = 0
@@ -64,6 +65,7 @@ class Stats:
     pruned_infeasible: int = 0
     max_depth: int = 0
     regions: int = 0
+    restarts: int = 0
     time_bounds_s: float = 0.0
     time_lp_s: float = 0.0
     time_incumbent_s: float = 0.0

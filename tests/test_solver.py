@@ -1487,3 +1487,91 @@ def test_issue3_gradient_option_is_validated():
         solve_bnb(problem, gradient="always", lp="never")
     with pytest.raises(InputError, match="applies to the linf input norm with node LPs"):
         solve_bnb(small_problem(1, [2, 4, 1], "l1"), gradient="always")
+
+
+# ---------------------------------------------------------------- restarts
+def _restart_search(problem, **options):
+    from bnblip.options import DEFAULT_TOLERANCES
+    from bnblip.solver import BnbOptions, _Search
+
+    search = _Search(problem, DEFAULT_TOLERANCES, BnbOptions(**options), None, None)
+    search.initial_incumbent()
+    return search
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_issue3_restarts_climb_to_the_optimum_from_a_poor_incumbent(seed):
+    """One sample and no ascent leave the incumbent below the constant; local
+    ascents from fresh samples reach the enumerated value, with re-checked witnesses."""
+    from bnblip.incumbent import check_witness
+    from bnblip.options import DEFAULT_TOLERANCES
+
+    problem = small_problem(9100 + seed, [4, 8, 8, 1], ("linf", "l1", "l2")[seed % 3],
+                            radius=1.5)
+    exact = solve_enumerate(problem).value
+    search = _restart_search(problem, samples=1, starts=0)
+    first = search.lower
+    assert first < exact * (1 - 1e-3)
+    search.search_start = time.perf_counter() - 100.0  # long past RESTART_AFTER_S
+    values = []
+    for _ in range(6):
+        search.count.time_restarts_s = 0.0  # within the share every time
+        search.maybe_restart()
+        values.append(search.lower)
+    assert search.count.restarts == 6
+    assert values == sorted(values) and values[0] >= first
+    assert close(values[-1], exact)
+    wit = search.incumbent
+    again = check_witness(problem.network, problem.box, problem.norm, wit.functional,
+                          wit.point, DEFAULT_TOLERANCES)
+    assert again is not None and close(again.value, wit.value)
+
+
+def test_issue3_restarts_wait_and_keep_to_their_share():
+    problem = small_problem(9100, [4, 8, 8, 1], "linf", radius=1.5)
+    search = _restart_search(problem, samples=1, starts=0)
+    now = time.perf_counter()
+    search.search_start = now + 100.0  # the search has not started
+    search.maybe_restart()
+    assert search.count.restarts == 0
+    search.search_start = now - 100.0
+    search.count.time_restarts_s = 0.031 * 100.0  # over the default share of 0.03
+    search.maybe_restart()
+    assert search.count.restarts == 0
+    search.count.time_restarts_s = 0.029 * 100.0
+    search.maybe_restart()
+    assert search.count.restarts == 1
+    off = _restart_search(problem, samples=1, starts=0, restart_share=0.0)
+    off.search_start = now - 100.0
+    off.maybe_restart()
+    assert off.count.restarts == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_solves_with_restarts_equal_enumeration(seed, monkeypatch):
+    import bnblip.solver as solver_module
+
+    monkeypatch.setattr(solver_module, "RESTART_AFTER_S", 0.0)
+    problem = small_problem(9200 + seed, [3, 7, 6, 1], ("linf", "l1", "l2")[seed % 3],
+                            radius=1.0)
+    res = solve_bnb(problem, restart_share=0.9, samples=1, starts=0)
+    assert res.status is Status.OPTIMAL
+    assert res.stats.restarts > 0
+    assert close(res.value, solve_enumerate(problem).value)
+
+
+def test_issue3_restart_share_is_validated():
+    problem = small_problem(1, [2, 4, 1], "linf")
+    for bad in (-0.1, 1.0, "0.1", True, float("nan")):
+        with pytest.raises(InputError, match="restart_share must be a number in"):
+            solve_bnb(problem, restart_share=bad)
+
+
+def test_issue3_face_samples_lie_on_the_faces():
+    box = Box(np.array([-1.0, 0.0, 2.0]), np.array([1.0, 0.5, 2.5]))
+    pts = box.sample_faces(4000, np.random.default_rng(0))
+    assert pts.shape == (4000, 3)
+    assert np.all(pts >= box.lower) and np.all(pts <= box.upper)
+    at_lower = np.mean(pts == box.lower, axis=0)
+    at_upper = np.mean(pts == box.upper, axis=0)
+    assert np.all(np.abs(at_lower - 0.25) < 0.03) and np.all(np.abs(at_upper - 0.25) < 0.03)
