@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,7 +187,8 @@ def _locate(pattern: Pattern, flat_index: int) -> tuple[int, int]:
 
 def local_ascent(network: Network, box: Box, norm: Norm, witness: Witness,
                  tol: Tolerances = DEFAULT_TOLERANCES, max_steps: int = 50,
-                 tries: int = 4, flippable: Pattern | None = None) -> Witness:
+                 tries: int = 4, flippable: Pattern | None = None,
+                 deadline: float | None = None) -> Witness:
     """Climb the gradient norm across neighbouring activation regions.
 
     From ``witness``'s pattern, flip one neuron at a time; a flip is taken when the
@@ -198,7 +200,8 @@ def local_ascent(network: Network, box: Box, norm: Norm, witness: Witness,
     the neurons that can change sign in ``box`` (e.g. those its bounds leave
     ambiguous: the other neurons' rows are then left out of the regions, which is
     sound only when their signs are constant on ``box``); by default every neuron may
-    flip.  Returns the best witness reached.
+    flip.  No step starts once ``time.perf_counter()`` passes ``deadline``.  Returns
+    the best witness reached.
     """
     current = witness
     if not any(len(p) for p in witness.pattern):
@@ -206,6 +209,8 @@ def local_ascent(network: Network, box: Box, norm: Norm, witness: Witness,
     allowed = None if flippable is None else np.concatenate(
         [np.asarray(p, dtype=bool) for p in flippable])
     for _ in range(max_steps):
+        if deadline is not None and time.perf_counter() > deadline:
+            return current
         flips = _flipped_patterns(current.pattern)
         values = norm.dual_value(network.gradient_for_pattern(flips, current.functional))
         if allowed is not None:

@@ -151,9 +151,10 @@ class Box:
         return rng.uniform(self.lower, self.upper, size=(count, self.dim))
 
     def sample_faces(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """``count`` points on the box's faces, shape ``(count, dim)``: each
+        """``count`` points mostly on the box's faces, shape ``(count, dim)``: each
         coordinate is, with probability 1/2, at its lower or upper end (equally
-        likely), else uniform in between."""
+        likely), else uniform in between (so a point is interior with probability
+        ``2**-dim``)."""
         points = self.sample(count, rng)
         ends = np.where(rng.random((count, self.dim)) < 0.5, self.lower, self.upper)
         return np.where(rng.random((count, self.dim)) < 0.5, ends, points)

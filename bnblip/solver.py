@@ -123,9 +123,9 @@ class BnbOptions:
     ascent_steps : int
         Maximal steps of the local ascent run from each new incumbent.
     restart_share : float
-        Once the search has run :data:`RESTART_AFTER_S`, at most this share of its
+        Once the search has run :data:`RESTART_AFTER_S`, about this share of its
         time goes to further local ascents, each from the best of fresh samples
-        (half uniform in the box, half on its faces); 0 turns them off.
+        (half uniform in the box, half mostly on its faces); 0 turns them off.
     seed : int
         Seed of the sampling.
     check_monotone : bool
@@ -402,7 +402,8 @@ Measured at 10 s (share 0.03): lower bounds cube l1 0.815 -> 0.832, cube linf 2.
 -> 2.672, indim_16 r0.05 linf 2.188 -> 2.562, l1 0.356 -> 0.419, upper bounds within
 run-to-run spread; solves that close in 2-10 s keep their node counts."""
 SAMPLES_PER_RESTART = 256
-"""Fresh points drawn per restart; the best few are re-checked and climbed from."""
+"""Fresh points drawn per restart; the ascent starts from the best of them that
+re-checks as a witness (:func:`bnblip.incumbent.best_witness`)."""
 
 
 TIGHTEN_TIME_SHARE = 0.25
@@ -585,6 +586,7 @@ class _Search:
         self.backward_plan: BackwardPlan | None = None  # a deferred backward tightening
         self.region_cache: dict[bytes, np.ndarray | None] = {}
         self.restart_rng = np.random.default_rng([opts.seed, 1])
+        self.last_restart_s = 0.0
         self.root_flippable: Pattern | None = None
         self.start = time.perf_counter()
         self.last_progress = self.start
@@ -992,7 +994,7 @@ class _Search:
         if ascend and self.opts.ascent_steps > 0:
             witness = local_ascent(self.network, self.problem.box, self.problem.norm, witness,
                                    self.tol, max_steps=self.opts.ascent_steps,
-                                   flippable=self.flippable())
+                                   flippable=self.flippable(), deadline=self.end())
         self.count.time_incumbent_s += time.perf_counter() - t0
         if witness.value > self.lower:
             logger.debug("incumbent %.10g", witness.value)
@@ -1035,16 +1037,23 @@ class _Search:
             ascend = self.opts.starts > 0 and (deadline is None or time.perf_counter() < deadline)
             self.offer(wit, ascend=ascend, force=True)
 
+    def end(self) -> float | None:
+        """``perf_counter`` time at which the time limit is reached (``None``: no limit)."""
+        return None if self.time_limit is None else self.start + self.time_limit
+
     def maybe_restart(self) -> None:
-        """One more local ascent from fresh samples, while the search has run at
-        least :data:`RESTART_AFTER_S` and the restarts have taken at most
-        ``restart_share`` of its time."""
+        """One more local ascent from fresh samples, once the search has run
+        :data:`RESTART_AFTER_S`, while the restarts so far and one more as long as
+        the last would take at most ``restart_share`` of its time (the first one
+        runs regardless), and not when the time limit would pass during it."""
         if self.opts.restart_share <= 0 or self.opts.ascent_steps == 0:
             return
         now = time.perf_counter()
         spent = now - self.search_start
-        if spent < RESTART_AFTER_S or \
-                self.count.time_restarts_s > self.opts.restart_share * spent:
+        expected = self.count.time_restarts_s + self.last_restart_s
+        end = self.end()
+        if spent < RESTART_AFTER_S or expected > self.opts.restart_share * spent or \
+                (end is not None and now + self.last_restart_s >= end):
             return
         functional = self.count.restarts % len(self.problem.functionals)
         self.count.restarts += 1
@@ -1056,7 +1065,8 @@ class _Search:
         witness = best_witness(self.network, box, self.problem.norm, c, points, self.tol)
         self.count.time_incumbent_s += time.perf_counter() - now
         self.offer(witness, force=True)
-        self.count.time_restarts_s += time.perf_counter() - now
+        self.last_restart_s = time.perf_counter() - now
+        self.count.time_restarts_s += self.last_restart_s
 
     def region_point(self, pattern: Pattern) -> np.ndarray | None:
         """Interior point of ``pattern``'s region (cached), ``None`` if not full-dim."""
