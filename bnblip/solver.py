@@ -1037,10 +1037,6 @@ class _Search:
             ascend = self.opts.starts > 0 and (deadline is None or time.perf_counter() < deadline)
             self.offer(wit, ascend=ascend, force=True)
 
-    def end(self) -> float | None:
-        """``perf_counter`` time at which the time limit is reached (``None``: no limit)."""
-        return None if self.time_limit is None else self.start + self.time_limit
-
     def maybe_restart(self) -> None:
         """One more local ascent from fresh samples, once the search has run
         :data:`RESTART_AFTER_S`, while the restarts so far and one more as long as
@@ -1138,7 +1134,8 @@ class _Search:
         if self.opts.progress is not None and now - self.last_progress >= \
                 self.opts.progress_interval_s:
             self.report_progress(now)
-        if self.time_limit is not None and now - self.start >= self.time_limit:
+        end = self.end()
+        if end is not None and now >= end:
             raise _LimitReached(Status.TIME_LIMIT)
         if self.node_limit is not None and self.count.nodes >= self.node_limit:
             raise _LimitReached(Status.NODE_LIMIT)
@@ -1223,9 +1220,9 @@ class _Search:
     def _start_tightening(self, now: float) -> None:
         """A tightening starting at ``now`` stops after :data:`TIGHTEN_TIME_SHARE` of
         the remaining time limit."""
-        if self.time_limit is not None:
-            remaining = max(self.start + self.time_limit - now, 0.0)
-            self.tighten_deadline = now + TIGHTEN_TIME_SHARE * remaining
+        end = self.end()
+        if end is not None:
+            self.tighten_deadline = now + TIGHTEN_TIME_SHARE * max(end - now, 0.0)
 
     def _tighten_over(self) -> bool:
         return self.tighten_deadline is not None and time.perf_counter() > self.tighten_deadline
@@ -1315,8 +1312,7 @@ class _Search:
         bw = parts.backward
         data = self._lp_data((node.lower, node.upper), node.forward, parts.dlo, parts.dhi,
                              bw, node.functional)
-        deadline = None if self.time_limit is None else self.start + self.time_limit
-        ext = self.lp.extremes(data, self.lp.layout.col_g[cols], deadline)
+        ext = self.lp.extremes(data, self.lp.layout.col_g[cols], self.end())
         self.count.lps += ext.solved
         self.count.time_lp_s += time.perf_counter() - t0
         if ext.infeasible:
@@ -1381,6 +1377,10 @@ class _Search:
                 break
             ylo[index], yhi[index] = self._widened(ylo[index], yhi[index], which, ext)
         return BackwardBounds(tuple(ylo), tuple(yhi))
+
+    def end(self) -> float | None:
+        """``perf_counter`` time at which the time limit is reached (``None``: no limit)."""
+        return None if self.time_limit is None else self.start + self.time_limit
 
     def deadline(self) -> float | None:
         """``perf_counter`` time at which presolve work (tightening, start
