@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 import time
@@ -31,6 +32,12 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 FULL_TIME_LIMIT, QUICK_TIME_LIMIT = 10.0, 5.0
 #: Total budgets (minutes) after which remaining solves are skipped.
 FULL_BUDGET_MIN, QUICK_BUDGET_MIN = 27.0, 2.5
+#: ``--long``: these solvers, this limit (seconds, no total budget), on the cases where
+#: ``LONG_PEER`` needed at least ``LONG_MIN_S`` seconds in the full run's results.
+LONG_SOLVERS, LONG_TIME_LIMIT = ("bnb", "milp"), 60.0
+LONG_PEER, LONG_MIN_S = "milp", 1.0
+#: Families ``--long`` leaves out: no solver closes their cases.
+LONG_SKIPS = ("open",)
 
 
 def _variant(text: str) -> tuple[str, dict]:
@@ -55,9 +62,31 @@ def _variant(text: str) -> tuple[str, dict]:
     return name, options
 
 
+def _threshold(text: str) -> tuple[str, float]:
+    """``SOLVER:SECONDS`` -> ``(SOLVER, SECONDS)``."""
+    name, _, seconds = text.partition(":")
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = math.nan
+    if not name or not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--slower-than needs SOLVER:SECONDS with SECONDS >= 0, got {text!r}")
+    return name, value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small subset (< 3 minutes)")
+    p.add_argument("--long", action="store_true",
+                   help=f"{' and '.join(LONG_SOLVERS)} with a {LONG_TIME_LIMIT:g} s limit "
+                   f"on the cases where {LONG_PEER} needed >= {LONG_MIN_S:g} s in the full "
+                   f"run's results (not {', '.join(LONG_SKIPS)}), written to "
+                   "bench/results/long")
+    p.add_argument("--slower-than", type=_threshold, metavar="SOLVER:SECONDS",
+                   help="only the cases where SOLVER took at least SECONDS in --from-results")
+    p.add_argument("--from-results", type=Path, default=RESULTS / "results.csv",
+                   help="the results.csv --slower-than reads (default: the full run's)")
     p.add_argument("--families", nargs="+", choices=sorted(FAMILIES),
                    help="case families (default: all)")
     p.add_argument("--solvers", nargs="+", help="solver names to run (default: all)")
@@ -79,7 +108,36 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="re-render the report from OUT/results.csv and OUT/run.json")
     p.add_argument("--no-readme", action="store_true",
                    help="do not update the table in bench/README.md (full default run only)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.long and args.quick:
+        p.error("--long and --quick exclude each other")
+    if args.long:
+        args.solvers = args.solvers or list(LONG_SOLVERS)
+        args.time_limit = args.time_limit or LONG_TIME_LIMIT
+        args.slower_than = args.slower_than or (LONG_PEER, LONG_MIN_S)
+        args.out = args.out or RESULTS / "long"
+        args.families = args.families or sorted(set(FAMILIES) - set(LONG_SKIPS))
+        args.budget = 0.0 if args.budget is None else args.budget
+    return args
+
+
+def slow_cases(path: Path, solver: str, seconds: float) -> set[str]:
+    """Names of the cases where ``solver`` ran for at least ``seconds`` in ``path``.
+
+    Raises
+    ------
+    SystemExit
+        With status 2 when ``path`` is missing or holds no run of ``solver``.
+    """
+    if not path.is_file():
+        print(f"--from-results: {path} does not exist (run the full bench first)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    runs = [r for r in report.read_csv(path) if r.solver == solver and r.status.ran]
+    if not runs:
+        print(f"--slower-than: {path} holds no run of solver {solver!r}", file=sys.stderr)
+        raise SystemExit(2)
+    return {r.case for r in runs if r.time_s >= seconds}
 
 
 def select_solvers(args):
@@ -123,7 +181,8 @@ def write_outputs(records, out: Path, time_limit: float, title: str, notes, plot
 def finish(records, out: Path, limit: float, title: str, notes, args) -> int:
     """Write the report, update the README (full default runs), print disagreements."""
     found = write_outputs(records, out, limit, title, notes, not args.no_plots)
-    if not (args.quick or args.no_readme or args.out or args.families or args.max_cases):
+    partial = args.quick or args.long or args.slower_than or args.families or args.max_cases
+    if not (partial or args.no_readme or args.out):
         update_readme(notes + [""] + report.summary_tables(records, limit))
     for d in found:
         print(f"DISAGREEMENT {d.case}: {d.kind.value}: {d.solver}={d.value!r} vs "
@@ -139,6 +198,14 @@ def report_only(out: Path, args) -> int:
     return finish(records, out, meta["time_limit"], meta["title"], meta["notes"], args)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -147,9 +214,15 @@ def main(argv=None) -> int:
     if args.report_only:
         return report_only(out, args)
     solvers = select_solvers(args)
+    names = slow_cases(args.from_results, *args.slower_than) if args.slower_than else None
     start = time.perf_counter()
     print(f"building cases (cache {args.cache}) ...", file=sys.stderr, flush=True)
     cases = build_cases(args.families, CaseConfig(args.cache, args.quick))
+    if names is not None:
+        cases = [c for c in cases if c.name in names]
+    if not cases:
+        print("no case left to run (see --families, --slower-than)", file=sys.stderr)
+        return 2
     cases = interleave(cases)
     if args.max_cases:
         cases = cases[:args.max_cases]
@@ -162,12 +235,18 @@ def main(argv=None) -> int:
     records = run_benchmark(cases, solvers, limit, ProgressLine(len(cases)), budget_s)
     wall = time.perf_counter() - start
     skipped = sum(r.status is RunStatus.SKIPPED for r in records)
+    kind = "quick subset" if args.quick else ("long" if args.long else "full")
     notes = [f"{len(cases)} cases, {len(solvers)} solvers, time limit {limit:g} s per solve, "
-             f"total wall time {wall / 60:.1f} min ({'quick subset' if args.quick else 'full'})."]
+             f"total wall time {wall / 60:.1f} min ({kind})."]
     if skipped:
         notes.append(f"**{skipped} solves skipped: the time budget of {budget:g} min was used "
                      "up.**")
     title = "Benchmark results" + (" (quick subset)" if args.quick else "")
+    if args.slower_than:
+        solver, seconds = args.slower_than
+        notes.append(f"Cases where `{solver}` took >= {seconds:g} s in "
+                     f"`{_shown(args.from_results)}`.")
+        title += f" (cases where {solver} took >= {seconds:g} s)"
     out.mkdir(parents=True, exist_ok=True)
     (out / "run.json").write_text(json.dumps({"time_limit": limit, "title": title,
                                               "notes": notes}, indent=1))

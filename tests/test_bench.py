@@ -310,3 +310,70 @@ def test_gradient_variant_runs_on_linf_cases_only(tmp_path):
         record = not_runnable(_tiny_case(tmp_path, f"tiny_g_{norm}", 3, norm), spec)
         assert record is not None and record.status is RunStatus.UNSUPPORTED
     assert not_runnable(_tiny_case(tmp_path, "tiny_g_linf", 3, "linf"), spec) is None
+
+
+# ---------------------------------------------------------------- --long and --slower-than
+def test_slower_than_selects_the_cases_where_the_solver_ran_that_long(tmp_path):
+    from bench.__main__ import slow_cases
+
+    records = [_record("fast", "milp", 1.0, time_s=0.5), _record("slow", "milp", 1.0, time_s=2.0),
+               _record("limit", "milp", 1.0, status=RunStatus.TIME_LIMIT, time_s=10.0),
+               _record("skipped", "milp", 1.0, status=RunStatus.SKIPPED, time_s=math.nan),
+               _record("fast", "bnb", 1.0, time_s=5.0)]
+    path = tmp_path / "results.csv"
+    report.write_csv(records, path)
+    assert slow_cases(path, "milp", 1.0) == {"slow", "limit"}
+    assert slow_cases(path, "milp", 0.0) == {"fast", "slow", "limit"}
+    assert slow_cases(path, "bnb", 1.0) == {"fast"}
+
+
+def test_slower_than_names_a_missing_file_or_solver(tmp_path, capsys):
+    from bench.__main__ import slow_cases
+
+    with pytest.raises(SystemExit) as exc:
+        slow_cases(tmp_path / "none.csv", "milp", 1.0)
+    assert exc.value.code == 2 and "--from-results" in capsys.readouterr().err
+    path = tmp_path / "results.csv"
+    report.write_csv([_record("a", "bnb", 1.0)], path)
+    with pytest.raises(SystemExit) as exc:
+        slow_cases(path, "milp", 1.0)
+    assert exc.value.code == 2 and "'milp'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["milp", "milp:", ":1", "milp:x", "milp:-1", "milp:nan"])
+def test_slower_than_argument_is_validated(text, capsys):
+    from bench.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--slower-than", text])
+    assert exc.value.code == 2 and "SOLVER:SECONDS" in capsys.readouterr().err
+
+
+def test_long_fills_its_defaults_and_keeps_given_ones(tmp_path):
+    from bench.__main__ import (
+        LONG_MIN_S,
+        LONG_PEER,
+        LONG_SKIPS,
+        LONG_SOLVERS,
+        LONG_TIME_LIMIT,
+        RESULTS,
+        parse_args,
+    )
+
+    args = parse_args(["--long"])
+    assert args.solvers == list(LONG_SOLVERS) and args.time_limit == LONG_TIME_LIMIT
+    assert args.slower_than == (LONG_PEER, LONG_MIN_S) and args.budget == 0.0
+    assert args.out == RESULTS / "long" and not set(LONG_SKIPS) & set(args.families)
+    args = parse_args(["--long", "--time-limit", "30", "--out", str(tmp_path),
+                       "--slower-than", "scip:2", "--budget", "5", "--families", "open"])
+    assert (args.time_limit, args.out, args.slower_than, args.budget, args.families) == \
+        (30.0, tmp_path, ("scip", 2.0), 5.0, ["open"])
+    assert parse_args([]).slower_than is None
+
+
+def test_long_and_quick_exclude_each_other(capsys):
+    from bench.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--long", "--quick"])
+    assert exc.value.code == 2 and "exclude" in capsys.readouterr().err
