@@ -194,3 +194,79 @@ def product_score(parent: float, left: float, right: float, floor: float) -> flo
     split improving one side only still ranks by that side.
     """
     return max(parent - left, floor) * max(parent - right, floor)
+
+
+HISTORY_PRIOR = 1.0
+"""Weight (in observations) of the mean over all candidates in
+:class:`ScoreHistory`'s per-candidate factor."""
+
+
+class ScoreHistory:
+    """How far past splits lowered the bound, against what their score predicted.
+
+    After a split on a neuron or sign, :meth:`record` takes the observed drop (the
+    geometric mean of the two children's bound decreases) over the candidate's
+    score.  :meth:`rule` multiplies a score rule's scores by each candidate's mean
+    ratio (geometric, shrunk towards the mean over all candidates by
+    :data:`HISTORY_PRIOR` observations), so candidates whose splits paid more than
+    predicted rank higher; candidates never split keep their order among
+    themselves (pseudocost branching with the score rule as the initial estimate).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden layer widths.
+    input_dim : int
+        Number of sign candidates.
+    """
+
+    def __init__(self, widths, input_dim: int):
+        self.log_sum = [np.zeros(w) for w in widths] + [np.zeros(input_dim)]
+        self.count = [np.zeros(w) for w in widths] + [np.zeros(input_dim)]
+        self.total_log = 0.0
+        self.total = 0
+
+    def record(self, cand: Candidate, score: float, observed: float) -> None:
+        """Note that splitting ``cand``, scored ``score`` by the base rule, dropped
+        the bound by ``observed``."""
+        if cand.kind is Kind.INPUT or not (score > 0 and observed > 0):
+            return
+        slot = -1 if cand.kind is Kind.SIGN else cand.layer
+        ratio = float(np.log(observed / score))
+        self.log_sum[slot][cand.index] += ratio
+        self.count[slot][cand.index] += 1
+        self.total_log += ratio
+        self.total += 1
+
+    def factors(self) -> list[np.ndarray]:
+        """Per slot (hidden layers, then signs), each candidate's score factor."""
+        mean = self.total_log / self.total if self.total else 0.0
+        return [np.exp((s + HISTORY_PRIOR * mean) / (n + HISTORY_PRIOR))
+                for s, n in zip(self.log_sum, self.count)]
+
+    def factor(self, cand: Candidate) -> float:
+        """The factor :meth:`rule` applies to ``cand`` now (1 for input splits)."""
+        if cand.kind is Kind.INPUT or not self.total:
+            return 1.0
+        slot = -1 if cand.kind is Kind.SIGN else cand.layer
+        mean = self.total_log / self.total
+        return float(np.exp((self.log_sum[slot][cand.index] + HISTORY_PRIOR * mean)
+                            / (self.count[slot][cand.index] + HISTORY_PRIOR)))
+
+    def rule(self, base: ScoreRule) -> ScoreRule:
+        """``base`` with every finite score multiplied by its candidate's factor."""
+        if not self.total:
+            return base
+
+        def scaled(info: BranchInfo) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+            neuron, sign = base(info)
+            f = self.factors()
+            return tuple(s * fk for s, fk in zip(neuron, f[:-1])), sign * f[-1]
+
+        return scaled
+
+
+def observed_drop(parent: float, left: float, right: float, floor: float) -> float:
+    """Geometric mean of the two children's bound decreases (each at least ``floor``),
+    in the units of a score: the square root of :func:`product_score`."""
+    return float(np.sqrt(product_score(parent, left, right, floor)))

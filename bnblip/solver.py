@@ -48,7 +48,9 @@ from bnblip.branching import (
     BranchInfo,
     Candidate,
     Kind,
+    ScoreHistory,
     input_candidates,
+    observed_drop,
     product_score,
     select,
 )
@@ -163,6 +165,12 @@ class BnbOptions:
         long searches (it closed indim_16 r0.02 linf in about 100 s; without it the
         upper bound is still 3x the value there after 120 s) but made searches of
         0.4-2 s 2-15x slower (most on 784 inputs), so it is off by default.
+    history : bool
+        Learn from each neuron or sign split how far the children's LP bounds fell
+        against the score rule's prediction, and scale later scores by each
+        candidate's record (:class:`bnblip.branching.ScoreHistory`; pseudocost
+        branching seeded by the score rule).  It matters most where many search
+        trees share neurons (the l1 input norm has one per signed coordinate).
     """
 
     score: str = "gradient"
@@ -184,6 +192,7 @@ class BnbOptions:
     inputs: str = "auto"
     input_candidates: int = 1
     gradient: str = "never"
+    history: bool = True
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> BnbOptions:
@@ -205,7 +214,7 @@ class BnbOptions:
                 raise InputError(f"{name} must be a non-negative integer, got {value!r}")
         if opts.tighten not in ("auto", "root", "never"):
             raise InputError(f"tighten must be 'auto', 'root' or 'never', got {opts.tighten!r}")
-        for name in ("dive", "check_monotone"):
+        for name in ("dive", "check_monotone", "history"):
             if not isinstance(getattr(opts, name), bool):
                 raise InputError(f"{name} must be True or False, got {getattr(opts, name)!r}")
         if opts.lp not in ("auto", "always", "never"):
@@ -297,6 +306,8 @@ class Node:
     lp_point: LPPoint | None = None
     """Optimal point of this node's LP, else of the nearest ancestor's: when it is
     feasible for this node's LP, that LP is skipped (its value could not be lower)."""
+    split: Candidate | None = None
+    """The neuron or sign split that made this node (set with ``history`` on)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -564,6 +575,8 @@ class _Search:
         self.functionals = tuple(np.ascontiguousarray(c, dtype=np.float64)
                                  for c in problem.functionals)
         self.rule = SCORE_RULES[opts.score]
+        self.history = ScoreHistory(self.network.hidden_widths, self.network.input_dim) \
+            if opts.history else None
         box = problem.box
         self.split_inputs = (opts.inputs == "always" or (
             opts.inputs == "auto" and self.network.input_dim <= INPUT_SPLIT_MAX_DIM)) and \
@@ -935,35 +948,61 @@ class _Search:
     def branch(self, node: Node) -> tuple[Node, Node]:
         """Split ``node``; the chosen children get the LP refinement."""
         left, right = self._choose(node)
-        return self.refine(left), self.refine(right)
+        left, right = self.refine(left), self.refine(right)
+        if self.history is not None and left.split is not None:
+            self._learn(node, left, right)
+        return left, right
+
+    def _learn(self, node: Node, left: Node, right: Node) -> None:
+        """Tell the score history how far the split lowered ``node``'s bound."""
+        cand = left.split
+        parent = node.bound
+        floor = max(1e-9 * abs(parent), 1e-12)
+        drops = [self._settled_value(ch, parent) for ch in (left, right)]
+        base = cand.score / self.history.factor(cand)
+        self.history.record(cand, base, observed_drop(parent, *drops, floor))
+
+    def _settled_value(self, child: Node, ceiling: float) -> float:
+        """A child's bound after its LP, at most ``ceiling``; infeasible and
+        dominated children count as the incumbent."""
+        if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
+            return min(self.lower, ceiling)
+        return max(min(child.bound, ceiling), self.lower)
 
     def _choose(self, node: Node) -> tuple[Node, Node]:
         """Pick the split (strong branching over the best-scored candidates)."""
         cands = self._input_candidates(node) if self._eager_inputs(node) else []
         eager = bool(cands)  # (no input wide enough to split: neurons compete)
         if not eager:
-            cands = select(node.info, self.rule, self.opts.strong)
+            rule = self.rule if self.history is None else self.history.rule(self.rule)
+            cands = select(node.info, rule, self.opts.strong)
         with_inputs = not eager and self.split_inputs and (
             self.opts.inputs == "always" or self.input_probe.wanted())
         if with_inputs:
             cands += self._input_candidates(node)
         if len(cands) == 1:
-            return self.children(node, cands[0])
+            return self._tagged(self.children(node, cands[0]), cands[0])
         reference = node.propagated
         floor = max(1e-9 * abs(reference), 1e-12)
-        best, best_kind, best_score = None, None, -math.inf
+        best, best_cand, best_score = None, None, -math.inf
         for cand in cands:
             pair = self.children(node, cand)
             if all(self._done(ch) for ch in pair):
-                best, best_kind = pair, cand.kind
+                best, best_cand = pair, cand
                 break
             left, right = (self._child_value(ch, reference) for ch in pair)
             score = product_score(reference, left, right, floor)
             if score > best_score:
-                best, best_kind, best_score = pair, cand.kind, score
+                best, best_cand, best_score = pair, cand, score
         if with_inputs:
-            self.input_probe.record(best_kind is Kind.INPUT)
-        return best
+            self.input_probe.record(best_cand.kind is Kind.INPUT)
+        return self._tagged(best, best_cand)
+
+    def _tagged(self, pair: tuple[Node, Node], cand: Candidate) -> tuple[Node, Node]:
+        """``pair`` marked with the split that made it (for the score history)."""
+        if self.history is None or cand.kind is Kind.INPUT:
+            return pair
+        return replace(pair[0], split=cand), replace(pair[1], split=cand)
 
     def _input_candidates(self, node: Node) -> list[Candidate]:
         """Input bisections of ``node``'s box wider than the smallest split."""

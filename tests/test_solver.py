@@ -1637,3 +1637,85 @@ def test_issue3_restarts_take_every_functional_in_turn(monkeypatch):
     assert len(seen) == 2 * count
     for k, c in enumerate(seen):
         assert np.array_equal(c, problem.functionals[k % count])
+
+
+# ---------------------------------------------------------------- score history
+def _fixed_rule(neuron_scores, sign_scores):
+    def rule(info):
+        return tuple(np.array(s, dtype=float) for s in neuron_scores), \
+            np.array(sign_scores, dtype=float)
+    return rule
+
+
+def test_issue3_history_reranks_the_candidates_it_has_seen():
+    from bnblip.branching import Candidate, Kind, ScoreHistory, select
+
+    base = _fixed_rule([[1.0, 1.0, 1.0, 0.9], [-np.inf, 0.5]], [0.2, -np.inf])
+    history = ScoreHistory([4, 2], 2)
+    assert history.rule(base) is base  # nothing seen: the base rule itself
+    # neuron (0, 1) dropped the bound e^2 times its score, (0, 2) as predicted
+    history.record(Candidate(Kind.NEURON, 0, 1, 0.0), 0.5, 0.5 * math.e ** 2)
+    history.record(Candidate(Kind.NEURON, 0, 2, 0.0), 0.25, 0.25)
+    neuron, sign = history.rule(base)(None)
+    # mean log ratio 1; one observation each, shrunk by one observation of the mean
+    assert np.allclose(neuron[0], [math.e, math.e ** 1.5, math.e ** 0.5, 0.9 * math.e])
+    assert neuron[1][0] == -np.inf and np.isclose(neuron[1][1], 0.5 * math.e)
+    assert np.isclose(sign[0], 0.2 * math.e) and sign[1] == -np.inf
+    order = [(c.layer, c.index) for c in select(None, history.rule(base), 6)]
+    assert order == [(0, 1), (0, 0), (0, 3), (0, 2), (1, 1), (-1, 0)]
+    assert np.isclose(history.factor(Candidate(Kind.NEURON, 0, 1, 0.0)), math.e ** 1.5)
+    assert np.isclose(history.factor(Candidate(Kind.SIGN, -1, 0, 0.0)), math.e)
+    assert history.factor(Candidate(Kind.INPUT, -1, 0, 0.0)) == 1.0
+
+
+def test_issue3_history_ignores_input_splits_and_empty_ratios():
+    from bnblip.branching import Candidate, Kind, ScoreHistory
+
+    history = ScoreHistory([3], 2)
+    history.record(Candidate(Kind.INPUT, -1, 0, 1.0), 1.0, 2.0)
+    history.record(Candidate(Kind.NEURON, 0, 0, 1.0), 0.0, 2.0)
+    history.record(Candidate(Kind.NEURON, 0, 1, 1.0), 1.0, 0.0)
+    assert history.total == 0
+    history.record(Candidate(Kind.SIGN, -1, 1, 1.0), 2.0, 1.0)
+    assert history.total == 1 and history.count[-1][1] == 1
+    assert np.isclose(history.log_sum[-1][1], math.log(0.5))
+
+
+def test_issue3_observed_drop_is_the_root_of_the_product_score():
+    from bnblip.branching import observed_drop, product_score
+
+    assert np.isclose(observed_drop(10.0, 6.0, 9.0, 1e-9), 2.0)
+    assert np.isclose(observed_drop(10.0, 10.0, 2.0, 0.5), math.sqrt(product_score(
+        10.0, 10.0, 2.0, 0.5)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_issue3_history_learns_during_solves_and_keeps_the_value(monkeypatch, seed):
+    from bnblip.branching import ScoreHistory
+
+    seen = []
+    record = ScoreHistory.record
+
+    def spy(self, cand, score, observed):
+        seen.append((cand.kind, score, observed))
+        return record(self, cand, score, observed)
+
+    monkeypatch.setattr(ScoreHistory, "record", spy)
+    norm = ("l1", "linf", "l2")[seed % 3]
+    problem = small_problem(6600 + seed, [3, 8, 8, 2], norm, radius=1.0)
+    expected = enumerate_regions(problem.network, problem.box, norm, problem.functionals[0])
+    res = solve_bnb(problem, tighten="never")
+    assert res.status is Status.OPTIMAL and close(res.value, expected)
+    assert_witness(res, problem)
+    assert seen and all(score > 0 for _, score, _ in seen)
+    assert any(observed > 0 for _, _, observed in seen)
+    seen.clear()
+    res = solve_bnb(problem, tighten="never", history=False)
+    assert not seen and close(res.value, expected)
+
+
+def test_issue3_history_is_validated():
+    problem = small_problem(1, [2, 4, 1], "linf")
+    for bad in ("yes", 1, None):
+        with pytest.raises(InputError, match="history must be True or False"):
+            solve_bnb(problem, history=bad)
