@@ -108,7 +108,7 @@ class SolverSpec:
 #: The engine's variants (option sets of ``bnblip.solver.BnbOptions``): branching rule,
 #: bound propagation, LP backend, no node LPs, Numba instead of the C kernels, no input
 #: splits, root tightening before the search, LP tightening of the input gradient's
-#: bounds at popped nodes.  The default engine runs everywhere.
+#: bounds at popped nodes, no score history.  The default engine runs everywhere.
 ENGINE_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("bnb-relaxation", {"score": "relaxation"}),
     ("bnb-interval", {"forward": "interval"}),
@@ -118,6 +118,7 @@ ENGINE_VARIANTS: tuple[tuple[str, dict], ...] = (
     ("bnb-noinputs", {"inputs": "never"}),
     ("bnb-roottighten", {"tighten": "root"}),
     ("bnb-gradient", {"gradient": "always"}),
+    ("bnb-nohistory", {"history": False}),
 )
 #: Families the variants run on by default (the time budget does not allow more).
 VARIANT_FAMILIES = ("shared",)
