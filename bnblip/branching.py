@@ -11,6 +11,7 @@ children) is scored with :func:`product_score` on the children's bounds.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -205,12 +206,13 @@ class ScoreHistory:
     """How far past splits lowered the bound, against what their score predicted.
 
     After a split on a neuron or sign, :meth:`record` takes the observed drop (the
-    geometric mean of the two children's bound decreases) over the candidate's
-    score.  :meth:`rule` multiplies a score rule's scores by each candidate's mean
-    ratio (geometric, shrunk towards the mean over all candidates by
-    :data:`HISTORY_PRIOR` observations), so candidates whose splits paid more than
-    predicted rank higher; candidates never split keep their order among
-    themselves (pseudocost branching with the score rule as the initial estimate).
+    geometric mean of the two children's bound decreases, :func:`observed_drop`)
+    over the candidate's score.  :meth:`rule` multiplies a score rule's scores by
+    each candidate's mean ratio (geometric, shrunk towards the mean over all
+    candidates by :data:`HISTORY_PRIOR` observations), so candidates whose splits
+    paid more than predicted rank higher; candidates never split keep their order
+    among themselves (pseudocost branching with the score rule as the initial
+    estimate).
 
     Parameters
     ----------
@@ -218,43 +220,57 @@ class ScoreHistory:
         Hidden layer widths.
     input_dim : int
         Number of sign candidates.
+
+    Attributes
+    ----------
+    log_sum, count : list of ndarray
+        Per slot (one per hidden layer, then the signs) and candidate, the sum of
+        the recorded log ratios and their number.
+    total_log, total : float, int
+        The same over all candidates.
     """
 
-    def __init__(self, widths, input_dim: int):
+    def __init__(self, widths: Sequence[int], input_dim: int):
         self.log_sum = [np.zeros(w) for w in widths] + [np.zeros(input_dim)]
         self.count = [np.zeros(w) for w in widths] + [np.zeros(input_dim)]
         self.total_log = 0.0
         self.total = 0
 
+    @staticmethod
+    def _slot(cand: Candidate) -> int:
+        return -1 if cand.kind is Kind.SIGN else cand.layer
+
+    def _shrunk(self, log_sum, count):
+        mean = self.total_log / self.total if self.total else 0.0
+        return np.exp((log_sum + HISTORY_PRIOR * mean) / (count + HISTORY_PRIOR))
+
     def record(self, cand: Candidate, score: float, observed: float) -> None:
         """Note that splitting ``cand``, scored ``score`` by the base rule, dropped
-        the bound by ``observed``."""
-        if cand.kind is Kind.INPUT or not (score > 0 and observed > 0):
+        the bound by ``observed``; ignored for input splits and unless both are
+        finite and positive (no incumbent yet: a closed child's drop is infinite)."""
+        if cand.kind is Kind.INPUT or not (0 < score < np.inf and 0 < observed < np.inf):
             return
-        slot = -1 if cand.kind is Kind.SIGN else cand.layer
         ratio = float(np.log(observed / score))
+        slot = self._slot(cand)
         self.log_sum[slot][cand.index] += ratio
         self.count[slot][cand.index] += 1
         self.total_log += ratio
         self.total += 1
 
-    def factors(self) -> list[np.ndarray]:
-        """Per slot (hidden layers, then signs), each candidate's score factor."""
-        mean = self.total_log / self.total if self.total else 0.0
-        return [np.exp((s + HISTORY_PRIOR * mean) / (n + HISTORY_PRIOR))
-                for s, n in zip(self.log_sum, self.count)]
-
     def factor(self, cand: Candidate) -> float:
         """The factor :meth:`rule` applies to ``cand`` now (1 for input splits)."""
         if cand.kind is Kind.INPUT or not self.total:
             return 1.0
-        slot = -1 if cand.kind is Kind.SIGN else cand.layer
-        mean = self.total_log / self.total
-        return float(np.exp((self.log_sum[slot][cand.index] + HISTORY_PRIOR * mean)
-                            / (self.count[slot][cand.index] + HISTORY_PRIOR)))
+        slot = self._slot(cand)
+        return float(self._shrunk(self.log_sum[slot][cand.index], self.count[slot][cand.index]))
+
+    def factors(self) -> list[np.ndarray]:
+        """Per slot (hidden layers, then signs), each candidate's score factor."""
+        return [self._shrunk(s, n) for s, n in zip(self.log_sum, self.count)]
 
     def rule(self, base: ScoreRule) -> ScoreRule:
-        """``base`` with every finite score multiplied by its candidate's factor."""
+        """``base`` with every finite score multiplied by its candidate's factor
+        (``base`` itself while nothing is recorded)."""
         if not self.total:
             return base
 
@@ -264,6 +280,12 @@ class ScoreHistory:
             return tuple(s * fk for s, fk in zip(neuron, f[:-1])), sign * f[-1]
 
         return scaled
+
+
+def score_floor(reference: float) -> float:
+    """Smallest bound decrease a split is credited with on either side (relative
+    1e-9 of ``reference``, at least 1e-12), in :func:`product_score`."""
+    return max(1e-9 * abs(reference), 1e-12)
 
 
 def observed_drop(parent: float, left: float, right: float, floor: float) -> float:

@@ -52,6 +52,7 @@ from bnblip.branching import (
     input_candidates,
     observed_drop,
     product_score,
+    score_floor,
     select,
 )
 from bnblip.errors import InputError
@@ -306,8 +307,15 @@ class Node:
     lp_point: LPPoint | None = None
     """Optimal point of this node's LP, else of the nearest ancestor's: when it is
     feasible for this node's LP, that LP is skipped (its value could not be lower)."""
-    split: Candidate | None = None
-    """The neuron or sign split that made this node (set with ``history`` on)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A branching: the candidate split on and the two children it made."""
+
+    cand: Candidate
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True, eq=False)
@@ -938,38 +946,31 @@ class _Search:
                                          depth, node))
         return out[0], out[1]
 
-    def _child_value(self, child: Node, ceiling: float) -> float:
-        """A child's propagated bound for scoring, at most ``ceiling``; closed
-        children count as the incumbent."""
+    def _child_value(self, child: Node, ceiling: float, settled: bool = False) -> float:
+        """A child's propagated bound (``settled``: its bound after its LP) for
+        scoring, at most ``ceiling``; infeasible and dominated children count as
+        the incumbent."""
         if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
             return self.lower
-        return max(min(child.propagated, ceiling), self.lower)
+        return max(min(child.bound if settled else child.propagated, ceiling), self.lower)
 
     def branch(self, node: Node) -> tuple[Node, Node]:
         """Split ``node``; the chosen children get the LP refinement."""
-        left, right = self._choose(node)
-        left, right = self.refine(left), self.refine(right)
-        if self.history is not None and left.split is not None:
-            self._learn(node, left, right)
+        split = self._choose(node)
+        left, right = self.refine(split.left), self.refine(split.right)
+        if self.history is not None and split.cand.kind is not Kind.INPUT:
+            self._learn(node, split.cand, left, right)
         return left, right
 
-    def _learn(self, node: Node, left: Node, right: Node) -> None:
-        """Tell the score history how far the split lowered ``node``'s bound."""
-        cand = left.split
+    def _learn(self, node: Node, cand: Candidate, left: Node, right: Node) -> None:
+        """Tell the score history how far splitting ``cand`` lowered ``node``'s bound
+        (``left``, ``right``: the children after their LPs)."""
         parent = node.bound
-        floor = max(1e-9 * abs(parent), 1e-12)
-        drops = [self._settled_value(ch, parent) for ch in (left, right)]
+        values = [self._child_value(ch, parent, settled=True) for ch in (left, right)]
         base = cand.score / self.history.factor(cand)
-        self.history.record(cand, base, observed_drop(parent, *drops, floor))
+        self.history.record(cand, base, observed_drop(parent, *values, score_floor(parent)))
 
-    def _settled_value(self, child: Node, ceiling: float) -> float:
-        """A child's bound after its LP, at most ``ceiling``; infeasible and
-        dominated children count as the incumbent."""
-        if child.state in (NodeState.INFEASIBLE, NodeState.DOMINATED):
-            return min(self.lower, ceiling)
-        return max(min(child.bound, ceiling), self.lower)
-
-    def _choose(self, node: Node) -> tuple[Node, Node]:
+    def _choose(self, node: Node) -> Split:
         """Pick the split (strong branching over the best-scored candidates)."""
         cands = self._input_candidates(node) if self._eager_inputs(node) else []
         eager = bool(cands)  # (no input wide enough to split: neurons compete)
@@ -981,28 +982,22 @@ class _Search:
         if with_inputs:
             cands += self._input_candidates(node)
         if len(cands) == 1:
-            return self._tagged(self.children(node, cands[0]), cands[0])
+            return Split(cands[0], *self.children(node, cands[0]))
         reference = node.propagated
-        floor = max(1e-9 * abs(reference), 1e-12)
-        best, best_cand, best_score = None, None, -math.inf
+        floor = score_floor(reference)
+        best, best_score = None, -math.inf
         for cand in cands:
-            pair = self.children(node, cand)
-            if all(self._done(ch) for ch in pair):
-                best, best_cand = pair, cand
+            split = Split(cand, *self.children(node, cand))
+            if self._done(split.left) and self._done(split.right):
+                best = split
                 break
-            left, right = (self._child_value(ch, reference) for ch in pair)
+            left, right = (self._child_value(ch, reference) for ch in (split.left, split.right))
             score = product_score(reference, left, right, floor)
             if score > best_score:
-                best, best_cand, best_score = pair, cand, score
+                best, best_score = split, score
         if with_inputs:
-            self.input_probe.record(best_cand.kind is Kind.INPUT)
-        return self._tagged(best, best_cand)
-
-    def _tagged(self, pair: tuple[Node, Node], cand: Candidate) -> tuple[Node, Node]:
-        """``pair`` marked with the split that made it (for the score history)."""
-        if self.history is None or cand.kind is Kind.INPUT:
-            return pair
-        return replace(pair[0], split=cand), replace(pair[1], split=cand)
+            self.input_probe.record(best.cand.kind is Kind.INPUT)
+        return best
 
     def _input_candidates(self, node: Node) -> list[Candidate]:
         """Input bisections of ``node``'s box wider than the smallest split."""

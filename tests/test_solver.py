@@ -915,14 +915,14 @@ def _branchings(monkeypatch, problem, **opts):
     choose = solver._Search._choose
 
     def spy(self, node):
-        pair = choose(self, node)
+        split = choose(self, node)
         share = sum(int(np.count_nonzero(a)) for a in node.info.ambiguous) / \
             self.network.num_neurons
-        child = pair[0]
+        child = split.left
         same_box = np.array_equal(child.lower, node.lower) and \
             np.array_equal(child.upper, node.upper)
         seen.append((share, Kind.NEURON if same_box else Kind.INPUT))
-        return pair
+        return split
 
     monkeypatch.setattr(solver._Search, "_choose", spy)
     return solve_bnb(problem, **opts), seen
@@ -1675,7 +1675,10 @@ def test_issue3_history_ignores_input_splits_and_empty_ratios():
     history.record(Candidate(Kind.INPUT, -1, 0, 1.0), 1.0, 2.0)
     history.record(Candidate(Kind.NEURON, 0, 0, 1.0), 0.0, 2.0)
     history.record(Candidate(Kind.NEURON, 0, 1, 1.0), 1.0, 0.0)
-    assert history.total == 0
+    history.record(Candidate(Kind.NEURON, 0, 1, 1.0), 1.0, np.inf)
+    history.record(Candidate(Kind.NEURON, 0, 2, 1.0), np.inf, 1.0)
+    history.record(Candidate(Kind.NEURON, 0, 2, 1.0), np.nan, 1.0)
+    assert history.total == 0 and not np.any(history.count[0])
     history.record(Candidate(Kind.SIGN, -1, 1, 1.0), 2.0, 1.0)
     assert history.total == 1 and history.count[-1][1] == 1
     assert np.isclose(history.log_sum[-1][1], math.log(0.5))
@@ -1690,28 +1693,67 @@ def test_issue3_observed_drop_is_the_root_of_the_product_score():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_issue3_history_learns_during_solves_and_keeps_the_value(monkeypatch, seed):
-    from bnblip.branching import ScoreHistory
+def test_issue3_history_learns_the_base_scores_and_keeps_the_value(monkeypatch, seed):
+    # every learned branching passes the base rule's score of the chosen candidate
+    # (not the rescaled one); the solver ranks with the rescaled rule once the
+    # history holds something; the value equals enumeration either way
+    from bnblip import solver
+    from bnblip.branching import Kind, ScoreHistory
 
-    seen = []
-    record = ScoreHistory.record
+    seen, scores, rules = [], [], []
+    learn, record, select = solver._Search._learn, ScoreHistory.record, solver.select
 
-    def spy(self, cand, score, observed):
-        seen.append((cand.kind, score, observed))
+    def spy_learn(self, node, cand, left, right):
+        neuron, sign = self.rule(node.info)
+        base = sign[cand.index] if cand.kind is Kind.SIGN else neuron[cand.layer][cand.index]
+        start = len(scores)
+        learn(self, node, cand, left, right)
+        seen.append((base, scores[start:]))
+
+    def spy_record(self, cand, score, observed):
+        scores.append(score)
         return record(self, cand, score, observed)
 
-    monkeypatch.setattr(ScoreHistory, "record", spy)
+    def spy_select(info, rule, count):
+        rules.append(rule)
+        return select(info, rule, count)
+
+    monkeypatch.setattr(solver._Search, "_learn", spy_learn)
+    monkeypatch.setattr(ScoreHistory, "record", spy_record)
+    monkeypatch.setattr(solver, "select", spy_select)
     norm = ("l1", "linf", "l2")[seed % 3]
     problem = small_problem(6600 + seed, [3, 8, 8, 2], norm, radius=1.0)
     expected = enumerate_regions(problem.network, problem.box, norm, problem.functionals[0])
     res = solve_bnb(problem, tighten="never")
     assert res.status is Status.OPTIMAL and close(res.value, expected)
     assert_witness(res, problem)
-    assert seen and all(score > 0 for _, score, _ in seen)
-    assert any(observed > 0 for _, _, observed in seen)
+    assert len(seen) >= 3 and all(len(passed) == 1 for _, passed in seen)
+    assert all(np.isclose(passed[0], base, rtol=1e-9) for base, passed in seen)
+    assert any(rule is not solver.SCORE_RULES["gradient"] for rule in rules)
     seen.clear()
+    rules.clear()
     res = solve_bnb(problem, tighten="never", history=False)
     assert not seen and close(res.value, expected)
+    assert rules and all(rule is solver.SCORE_RULES["gradient"] for rule in rules)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_issue3_history_without_an_incumbent_keeps_branching(seed):
+    # no samples and no node LPs: children close before any incumbent exists, their
+    # drop is infinite and must not enter the history (it made every score
+    # infinite and the search found no candidate)
+    rng = np.random.default_rng(seed)
+    widths = [3, 6, 6, 6, 1]
+    weights = [rng.normal(0, 1 / np.sqrt(widths[k]), (widths[k + 1], widths[k]))
+               for k in range(4)]
+    biases = [np.zeros(6)] + [rng.normal(0, 0.3, widths[k + 1]) for k in range(1, 4)]
+    problem = make_problem(Network.from_layers(weights, biases),
+                           Box(-np.ones(3), np.ones(3)), "linf", c=np.ones(1))
+    res = solve_bnb(problem, samples=0, lp="never")
+    off = solve_bnb(problem, samples=0, lp="never", history=False)
+    assert res.status is Status.OPTIMAL and close(res.value, off.value)
+    assert close(res.value, enumerate_regions(problem.network, problem.box, "linf",
+                                              problem.functionals[0]))
 
 
 def test_issue3_history_is_validated():
