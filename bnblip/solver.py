@@ -167,11 +167,12 @@ class BnbOptions:
         upper bound is still 3x the value there after 120 s) but made searches of
         0.4-2 s 2-15x slower (most on 784 inputs), so it is off by default.
     history : bool
-        Learn from each neuron or sign split how far the children's LP bounds fell
-        against the score rule's prediction, and scale later scores by each
-        candidate's record (:class:`bnblip.branching.ScoreHistory`; pseudocost
-        branching seeded by the score rule).  It matters most where many search
-        trees share neurons (the l1 input norm has one per signed coordinate).
+        Learn from each neuron or sign split how far the children's bounds (after
+        their LPs, where one ran) fell against the score rule's prediction, and
+        scale later scores by each candidate's record
+        (:class:`bnblip.branching.ScoreHistory`; pseudocost branching seeded by the
+        score rule).  It matters most where many search trees share neurons (the
+        l1 input norm has one per signed coordinate).
     """
 
     score: str = "gradient"
