@@ -1737,7 +1737,7 @@ def test_issue3_history_learns_the_base_scores_and_keeps_the_value(monkeypatch, 
     assert rules and all(rule is solver.SCORE_RULES["gradient"] for rule in rules)
 
 
-@pytest.mark.parametrize("seed", [1, 3, 5])
+@pytest.mark.parametrize("seed", [1, 2, 7])
 def test_issue3_history_without_an_incumbent_keeps_branching(seed):
     # no samples and no node LPs: children close before any incumbent exists, their
     # drop is infinite and must not enter the history (it made every score
