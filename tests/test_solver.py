@@ -957,6 +957,68 @@ def test_issue3_eager_input_splits_where_most_neurons_are_ambiguous(monkeypatch,
                if share > EAGER_INPUT_AMBIGUOUS_SHARE), seen
 
 
+def _coinciding_neurons_problem(seed: int, norm: str):
+    """A [3, 2, 3] network whose two hidden neurons are the same function, with their
+    zero set through the box centre: bisecting the box never decides them.  Their
+    outgoing weights have opposite signs, so the relaxed bound (one neuron on, the
+    other off: no input has that pattern) is twice the constant."""
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=3)
+    w1 = np.tile(rng.normal(size=3), (2, 1))
+    b1 = np.full(2, -float(w1[0] @ centre))
+    out = rng.normal(size=3)
+    w2, b2 = np.column_stack([out, -0.5 * out]), rng.normal(0, 0.3, 3)
+    net = Network.from_layers([w1, w2], [b1, b2])
+    box = Box(centre - 0.5, centre + 0.5)
+    return make_problem(net, box, norm, c=rng.normal(size=3))
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1", "l2"])
+@pytest.mark.parametrize("inputs", ["auto", "always"])
+def test_issue3_input_splits_stop_where_they_decide_nothing(monkeypatch, norm, inputs):
+    # before INPUT_STALL_LIMIT the eager rule ('auto') and the comparison ('always')
+    # bisected such a box forever (51,569 nodes in 20 s, open); neuron splits close it
+    from bnblip import solver
+    from bnblip.branching import Kind
+    from bnblip.solver import INPUT_STALL_LIMIT
+
+    stalls = []
+    original = solver._Search.children
+
+    def spy(self, node, cand):
+        if cand.kind is Kind.INPUT:
+            stalls.append(node.input_stall)
+        return original(self, node, cand)
+
+    monkeypatch.setattr(solver._Search, "children", spy)
+    problem = _coinciding_neurons_problem(31, norm)
+    res = solve_bnb(problem, inputs=inputs, node_limit=5000)
+    expected = enumerate_regions(problem.network, problem.box, norm, problem.functionals[0])
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, expected), (res.value, expected)
+    assert_witness(res, problem)
+    assert stalls and max(stalls) == INPUT_STALL_LIMIT - 1, stalls
+
+
+def test_issue3_input_stall_counts_splits_that_decide_nothing():
+    from bnblip.branching import BranchInfo
+    from bnblip.solver import Node, NodeState, _input_stall
+
+    def node(ambiguous: int, stall: int = 0, state=NodeState.OPEN):
+        amb = (np.arange(4) < ambiguous,)
+        info = None if state is not NodeState.OPEN else BranchInfo(
+            (), (), amb, (), (), (), (), np.zeros(0, dtype=bool))
+        return Node(state, 1.0, 0, 0, (), DirectionSet(None, None), info=info,
+                    input_stall=stall)
+
+    parent = node(3, stall=2)
+    assert _input_stall(None, node(3), split=True) == 0
+    assert _input_stall(parent, node(3), split=False) == 2  # same box: carried
+    assert _input_stall(parent, node(3), split=True) == 3  # nothing decided
+    assert _input_stall(parent, node(2), split=True) == 0  # a neuron decided
+    assert _input_stall(parent, node(0, state=NodeState.LEAF), split=True) == 0
+
+
 def test_issue3_probe_keeps_measuring_below_its_minimum():
     from bnblip.solver import _Probe
 
