@@ -156,9 +156,9 @@ class BnbOptions:
         branchings (:data:`INPUT_MIN_WIN_RATE`).  Input and neuron/sign candidates
         are compared by strong branching on the children's propagated bounds; on
         inputs of dimension at most :data:`EAGER_INPUT_MAX_DIM`, nodes with most
-        neurons ambiguous are split on their inputs only.  Below
+        neurons ambiguous are split on their inputs only.  After
         :data:`INPUT_STALL_LIMIT` input splits in a row that decided no neuron, a
-        node is not split on its inputs.
+        node and its subtree are split on neurons and signs only.
     input_candidates : int
         Input coordinates compared per branching (the widest by
         :func:`bnblip.branching.input_candidates`).
@@ -312,7 +312,8 @@ class Node:
     feasible for this node's LP, that LP is skipped (its value could not be lower)."""
     input_stall: int = 0
     """Input splits in a row on the path to this node that decided no neuron (reset
-    by one that does); at :data:`INPUT_STALL_LIMIT` the node's inputs are not split."""
+    by one that does, carried by other splits); at :data:`INPUT_STALL_LIMIT` the node's
+    inputs are not split, nor those of its subtree."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -417,14 +418,16 @@ EAGER_INPUT_AMBIGUOUS_SHARE = 0.5
 """See :data:`EAGER_INPUT_MAX_DIM`."""
 INPUT_STALL_LIMIT = 8
 """A node reached by this many input splits in a row that each left as many neurons
-ambiguous as their parent is not split on its inputs (neurons and signs compete
-alone).  Bisection cannot decide neurons whose zero sets coincide (a duplicated
-neuron, or a second-layer neuron that is zero wherever a first-layer one is off):
-the sub-boxes along that set keep the same bound at every depth.  Without the limit
-a [3, 2, 3] network with a duplicated neuron was open after 20 s (51,569 nodes,
-every input norm); with neuron splits it closes in 7 nodes.  Since the number of
-ambiguous neurons never grows along a path, the limit bounds the input splits on
-any path."""
+ambiguous as their parent is not split on its inputs, nor is its subtree (neuron
+and sign splits carry the count; only an input split resets it).  Bisection cannot
+decide neurons whose zero sets coincide (a duplicated neuron, or two with
+proportional weights and biases): the sub-boxes along that set keep the same bound
+at every depth.  Without the limit, random [3, 2, 3] networks with a duplicated
+neuron stayed open with default options (one of them after 10 s in every input
+norm, 25-32 thousand nodes); with it they close in a few hundred to about a
+thousand nodes (5-26 with input splits off).  Since the number of ambiguous
+neurons never grows along a path, a path holds at most this many input splits per
+neuron decided, plus this many."""
 
 
 RESTART_AFTER_S = 2.0
@@ -693,19 +696,20 @@ class _Search:
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, phases, directions: DirectionSet, functional: int, depth: int,
-                 parent: Node | None, box: tuple[np.ndarray, np.ndarray] | None = None) -> Node:
+                 parent: Node | None, box: tuple[np.ndarray, np.ndarray] | None = None,
+                 input_split: bool = False) -> Node:
         """Bound one node (phases and directions fixed) over the input ``box`` (default:
-        the parent's box, else the problem's)."""
+        the parent's box, else the problem's); ``input_split``: ``box`` is one half of
+        the parent's (it counts towards :attr:`Node.input_stall`)."""
         t0 = time.perf_counter()
         self.count.evaluations += 1
-        split = box is not None and parent is not None
         if box is None:
             box = ((parent.lower, parent.upper) if parent is not None and parent.lower is not None
                    else (self.problem.box.lower, self.problem.box.upper))
         try:
             node = self._evaluate(phases, directions, functional, depth, parent, box)
             return replace(node, lower=box[0], upper=box[1],
-                           input_stall=_input_stall(parent, node, split))
+                           input_stall=_input_stall(parent, node, input_split))
         finally:
             self.count.time_bounds_s += time.perf_counter() - t0
 
@@ -973,7 +977,7 @@ class _Search:
             lower[j] = middle
             for box in ((node.lower, upper), (lower, node.upper)):
                 out.append(self.evaluate(node.phases, node.directions, node.functional, depth,
-                                         node, box))
+                                         node, box, input_split=True))
         else:
             for sign in (1.0, -1.0):
                 lo, hi = node.directions.lower.copy(), node.directions.upper.copy()

@@ -977,18 +977,24 @@ def _coinciding_neurons_problem(seed: int, norm: str):
 @pytest.mark.parametrize("inputs", ["auto", "always"])
 def test_issue3_input_splits_stop_where_they_decide_nothing(monkeypatch, norm, inputs):
     # before INPUT_STALL_LIMIT the eager rule ('auto') and the comparison ('always')
-    # bisected such a box forever (51,569 nodes in 20 s, open); neuron splits close it
+    # bisected such a box without end (its bound never moves); neuron splits close it
     from bnblip import solver
     from bnblip.branching import Kind
-    from bnblip.solver import INPUT_STALL_LIMIT
+    from bnblip.solver import INPUT_STALL_LIMIT, NodeState
 
-    stalls = []
+    stalls, carried = [], []
     original = solver._Search.children
 
     def spy(self, node, cand):
+        children = original(self, node, cand)
+        open_counts = [ch.input_stall for ch in children if ch.state is NodeState.OPEN]
         if cand.kind is Kind.INPUT:
             stalls.append(node.input_stall)
-        return original(self, node, cand)
+            assert all(n in (0, node.input_stall + 1) for n in open_counts)
+        else:  # neuron and sign splits carry the count
+            carried.append(node.input_stall)
+            assert all(n == node.input_stall for n in open_counts)
+        return children
 
     monkeypatch.setattr(solver._Search, "children", spy)
     problem = _coinciding_neurons_problem(31, norm)
@@ -998,6 +1004,7 @@ def test_issue3_input_splits_stop_where_they_decide_nothing(monkeypatch, norm, i
     assert close(res.value, expected), (res.value, expected)
     assert_witness(res, problem)
     assert stalls and max(stalls) == INPUT_STALL_LIMIT - 1, stalls
+    assert INPUT_STALL_LIMIT in carried  # stalled nodes were split on their neurons
 
 
 def test_issue3_input_stall_counts_splits_that_decide_nothing():
