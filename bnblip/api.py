@@ -10,7 +10,13 @@ from bnblip.network import Network
 from bnblip.options import DEFAULT_ABS_GAP, DEFAULT_REL_GAP, Tolerances
 from bnblip.problem import Box, Problem, make_problem
 from bnblip.result import LipschitzResult, Method
-from bnblip.scaling import ProgressRelay, normalize, progress_in_original_units, restore
+from bnblip.scaling import (
+    ProgressRelay,
+    normalize,
+    progress_in_original_units,
+    restore,
+    scaled_tolerances,
+)
 
 logger = logging.getLogger("bnblip")
 
@@ -110,7 +116,8 @@ def lipschitz(network: Network, domain: Box, norm="linf", c=None, *, logit_diff=
     if "progress" in method_options:
         relay = progress_in_original_units(method_options["progress"], scaling)
         method_options = dict(method_options, progress=relay)
-    result = restore(_dispatch(scaled, meth, tol, time_limit, node_limit, method_options),
+    inner = scaled_tolerances(tol, scaling)
+    result = restore(_dispatch(scaled, meth, inner, time_limit, node_limit, method_options),
                      problem, scaling, tol)
     if isinstance(relay, ProgressRelay):
         relay.settle(result)  # the last record shows the re-checked bounds

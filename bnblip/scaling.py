@@ -72,6 +72,19 @@ def normalize(problem: Problem) -> tuple[Problem, Scaling]:
     return scaled, Scaling(factor, r, sc)
 
 
+def scaled_tolerances(tol: Tolerances, scaling: Scaling) -> Tolerances:
+    """``tol`` for the scaled problem: ``abs_gap`` never looser in the original units.
+
+    A gap of ``g`` in the scaled problem is ``factor * g`` in the original one, so for
+    ``factor > 1`` (large weights) the scaled search must close to ``abs_gap / factor``
+    or it stops early and :func:`restore` reports ``incomplete``.  For ``factor < 1`` the
+    scaled ``abs_gap`` stays as given (stricter than asked, as before).
+    """
+    if scaling.factor <= 1.0:
+        return tol
+    return dataclasses.replace(tol, abs_gap=tol.abs_gap / scaling.factor)
+
+
 def restore(result: LipschitzResult, problem: Problem, scaling: Scaling,
             tol: Tolerances) -> LipschitzResult:
     """Map a result of the scaled problem back to ``problem``, re-checking the witness

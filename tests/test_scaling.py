@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import bnblip
+from bnblip.options import Tolerances
 from bnblip.problem import Box, make_problem
 from bnblip.result import Status
-from bnblip.scaling import normalize
+from bnblip.scaling import Scaling, normalize, scaled_tolerances
 from tests.conftest import random_network
 
 
@@ -43,6 +44,14 @@ def test_issue3_lipschitz_is_scale_equivariant():
         assert res.value == pytest.approx(base * 1e9, rel=1e-6)
         grad = scaled_net.gradient(res.witness, [1.0])
         assert np.abs(grad).sum() == pytest.approx(res.lower_bound, rel=1e-12)
+
+
+def test_issue3_scaled_abs_gap_is_never_looser_in_original_units():
+    tol = Tolerances(abs_gap=1e-6)
+    big = scaled_tolerances(tol, Scaling(2.0 ** 20, 1.0, 1.0))
+    assert big.abs_gap == 1e-6 / 2.0 ** 20 and big.rel_gap == tol.rel_gap
+    assert scaled_tolerances(tol, Scaling(2.0 ** -20, 1.0, 1.0)) is tol
+    assert scaled_tolerances(tol, Scaling(1.0, 1.0, 1.0)) is tol
 
 
 def _rescaled_problem():
@@ -105,3 +114,15 @@ def test_issue3_last_progress_record_shows_the_rechecked_witness(monkeypatch, re
     assert records[-2].lower > 0.0  # the solver's own last record had the witness
     assert (records[-1].lower, records[-1].upper) == (res.lower_bound, res.upper_bound)
     assert records[-1].nodes == records[-2].nodes
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_issue3_abs_gap_holds_in_original_units(norm):
+    # the scaled search closed at abs_gap in its own units, 1e-3 * factor (about 5e5
+    # here) in the user's: restore then found the gap open and said 'incomplete'
+    big, box = _rescaled_problem()
+    res = bnblip.lipschitz(big, box, norm, rel_gap=0.0, abs_gap=1e-3)
+    assert res.status is Status.OPTIMAL
+    assert res.upper_bound - res.lower_bound <= 1e-3
+    exact = bnblip.lipschitz(big, box, norm, method="enumerate", rel_gap=0.0, abs_gap=1e-3)
+    assert abs(res.value - exact.value) <= 1e-3
