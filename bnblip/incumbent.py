@@ -47,8 +47,9 @@ def preactivation_scales(network: Network, x: np.ndarray) -> tuple[np.ndarray, .
     return tuple(scales)
 
 
-def _ambiguous(network: Network, layer: int, z, scale, tol: Tolerances) -> np.ndarray:
-    """Neurons of ``layer`` whose sign at the point is not robust.
+def _flat(network: Network, layer: int, scale) -> np.ndarray:
+    """Neurons of ``layer`` constant zero near a point where their terms have
+    magnitudes ``scale``.
 
     A neuron all of whose terms vanish (``scale == 0``) is constant zero near the
     point only when its inputs are locally zero: true beyond the first layer (they
@@ -59,7 +60,35 @@ def _ambiguous(network: Network, layer: int, z, scale, tol: Tolerances) -> np.nd
     if layer == 0:
         w, b = network.weights[0], network.biases[0]
         flat &= ~np.any(w != 0, axis=1) & (b == 0)
-    return (np.abs(z) <= tol.witness_rel_margin * scale) & ~flat
+    return flat
+
+
+def _ambiguous(network: Network, layer: int, z, scale, tol: Tolerances) -> np.ndarray:
+    """Neurons of ``layer`` whose sign at the point is not robust (constant-zero
+    neurons, :func:`_flat`, are exempt)."""
+    return (np.abs(z) <= tol.witness_rel_margin * scale) & ~_flat(network, layer, scale)
+
+
+def constant_zero(network: Network, x) -> tuple[np.ndarray, ...]:
+    """Per hidden layer, the neurons constant zero near ``x`` (:func:`_flat`); their
+    phase does not affect the gradient there."""
+    scales = preactivation_scales(network, np.asarray(x, dtype=np.float64))
+    return tuple(_flat(network, k, scale) for k, scale in enumerate(scales))
+
+
+def matches(network: Network, witness: Witness, pattern: Pattern) -> bool:
+    """Whether ``pattern`` agrees with ``witness.pattern`` on every neuron not constant
+    zero near the witness: then both give the witness's gradient.
+
+    A bound may fix a neuron that is constant zero on a piece active (its exact sign
+    is ``>= 0``, see :class:`~bnblip.bounds.interval.ExactSigns`) where the concrete
+    point reads it inactive; every path through it carries a zero factor.
+    """
+    if all(np.array_equal(p, np.asarray(q, dtype=bool)) for p, q in zip(witness.pattern, pattern)):
+        return True
+    flat = constant_zero(network, witness.point)
+    return all(np.array_equal(p[~f], np.asarray(q, dtype=bool)[~f])
+               for p, q, f in zip(witness.pattern, pattern, flat))
 
 
 def check_witness(network: Network, box: Box, norm: Norm, c, x,
@@ -111,8 +140,7 @@ def _witness_with_pattern(network: Network, box: Box, norm: Norm, c, x, pattern:
     wit = check_witness(network, box, norm, c, x, tol)
     if wit is None:
         return None
-    same = all(np.array_equal(p, np.asarray(q, dtype=bool)) for p, q in zip(wit.pattern, pattern))
-    return wit if same else None
+    return wit if matches(network, wit, pattern) else None
 
 
 def witness_across(network: Network, box: Box, norm: Norm, witness: Witness,

@@ -38,6 +38,7 @@ from bnblip.bounds.interval import (
     ACTIVE,
     INACTIVE,
     BackwardBounds,
+    ExactSigns,
     ForwardBounds,
     backward_interval,
     derivative_bounds,
@@ -61,6 +62,7 @@ from bnblip.incumbent import (
     best_witness,
     check_witness,
     local_ascent,
+    matches,
     preactivation_scales,
 )
 from bnblip.lp.backend import BACKENDS, Extremes, LPStatus
@@ -622,6 +624,7 @@ class _Search:
 
             self.forward_net = pack_network(self.network)
         self.backward_fn = _backward_function(self.network, opts.kernels)
+        self.exact_signs = ExactSigns.of(self.network)
         # the compiled kernels take contiguous float64 only (a Problem may hold views)
         self.functionals = tuple(np.ascontiguousarray(c, dtype=np.float64)
                                  for c in problem.functionals)
@@ -735,10 +738,12 @@ class _Search:
             return fb
         return _intersect(fb, prior)
 
-    @staticmethod
-    def _decide_phases(fb: ForwardBounds, phases) -> tuple[tuple, bool]:
+    def _decide_phases(self, fb: ForwardBounds, phases) -> tuple[tuple, bool]:
+        """Fix the free phases the bounds ``fb`` decide, then those the exact signs
+        decide (:class:`~bnblip.bounds.interval.ExactSigns`); and whether ``fb``
+        contradicts a fixed phase."""
         out, infeasible = [], fb.infeasible
-        for zl, zu, ph in zip(fb.lower, fb.upper, phases):
+        for k, (zl, zu, ph) in enumerate(zip(fb.lower, fb.upper, phases)):
             if not infeasible:  # (array methods: np.any's wrapper costs more here)
                 infeasible = bool(((zl > zu) | ((ph == ACTIVE) & (zu < 0))
                                    | ((ph == INACTIVE) & (zl > 0))).any())
@@ -746,6 +751,8 @@ class _Search:
             free = ph == 0
             new[free & (zu <= 0)] = INACTIVE
             new[free & (zu > 0) & (zl >= 0)] = ACTIVE
+            if k and self.exact_signs.applies(k) and (new == 0).any():
+                self.exact_signs.decide(k, new, out[-1])
             out.append(new)
         return tuple(out), infeasible
 
@@ -961,7 +968,7 @@ class _Search:
             if point is None:
                 continue
             wit = check_witness(self.network, box, self.problem.norm, c, point, self.tol)
-            if wit is not None and _same(wit.pattern, pattern):
+            if wit is not None and matches(self.network, wit, pattern):
                 self.offer(wit)
 
     # ------------------------------------------------------------ branching
@@ -1176,9 +1183,7 @@ class _Search:
         c = self.problem.functionals[leaf.functional]
         wit = check_witness(self.network, self.problem.box, self.problem.norm, c, point,
                             self.tol)
-        same = wit is not None and all(np.array_equal(a, b)
-                                       for a, b in zip(wit.pattern, leaf.pattern))
-        if same:
+        if wit is not None and matches(self.network, wit, leaf.pattern):
             self.offer(wit)
             if leaf.bound <= wit.value:
                 return

@@ -24,6 +24,28 @@ def random_network(rng: np.random.Generator, widths, bias_scale: float = 0.1) ->
     return Network.from_layers(weights, biases)
 
 
+def bias_free_network(seed: int, scale: float = 1.0) -> tuple[Network, Box]:
+    """A bias-free [3, 3, 4, 3, 2] network and a box of radius 0.05 around ``x0``.
+
+    One first-layer neuron's zero set runs through ``x0``; the other two are dead on
+    the box.  So the network is ``g(relu(w^T x))`` with ``g`` linear on ``r >= 0``: two
+    regions.  Beyond the first layer every pre-activation is exactly 0 where the live
+    neuron is off, so widened bounds leave them all straddling zero.  ``scale``
+    multiplies every weight.
+    """
+    rng = np.random.default_rng(seed)
+    x0 = rng.normal(size=3)
+    w = rng.normal(size=3)
+    w -= (w @ x0) / (x0 @ x0) * x0
+    dead = -x0 / np.linalg.norm(x0)
+    widths = [3, 3, 4, 3, 2]
+    weights = [np.vstack([w, dead, 2 * dead])]
+    weights += [rng.normal(size=(widths[k + 1], widths[k])) for k in range(1, len(widths) - 1)]
+    net = Network.from_layers([scale * m for m in weights],
+                              [np.zeros(m.shape[0]) for m in weights])
+    return net, Box(x0 - 0.05, x0 + 0.05)
+
+
 def npz_network(path: Path) -> Network:
     """Network from an npz of ``W0, b0, W1, b1, ...`` read with numpy alone."""
     data = np.load(path)

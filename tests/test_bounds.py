@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from bnblip.bounds import kernels
 from bnblip.bounds.interval import (
+    ACTIVE,
+    INACTIVE,
     BackwardBounds,
+    ExactSigns,
     ForwardBounds,
     backward_interval,
     check_phases,
@@ -19,7 +22,8 @@ from bnblip.bounds.interval import (
 from bnblip.bounds.linear import forward_linear, relu_relaxation
 from bnblip.errors import InputError
 from bnblip.network import Network
-from tests.conftest import public_cases, random_network, requires_shared
+from bnblip.problem import Box
+from tests.conftest import bias_free_network, public_cases, random_network, requires_shared
 
 FORWARD = {
     "interval": forward_interval,
@@ -479,3 +483,63 @@ def test_symbolic_backward_bounds_keep_the_prior_where_a_u_is_unbounded():
     for lo, hi, plo, phi in zip(sym.lower, sym.upper, lower, upper):
         assert not np.isnan(lo).any() and not np.isnan(hi).any()
         assert np.all(lo >= plo) and np.all(hi <= phi)
+
+
+# ------------------------------------------------------------- exact signs (issue 3)
+def test_issue3_exact_signs_on_hand_example():
+    # previous layer: neuron 0 free (live), neuron 1 inactive (dead)
+    w2 = np.array([[1.0, -1.0], [-1.0, 2.0], [0.0, 0.0], [1.0, 1.0], [1.0, -1.0], [2.0, 0.0]])
+    b2 = np.array([0.0, 0.0, 0.0, -1.0, 0.0, 0.0])
+    net = Network.from_layers([np.eye(2), w2, np.ones((1, 6))], [np.zeros(2), b2, np.zeros(1)])
+    signs = ExactSigns.of(net)
+    phases = np.array([0, 0, 0, 0, 0, INACTIVE], dtype=np.int8)
+    signs.decide(1, phases, np.array([0, INACTIVE], dtype=np.int8))
+    # row 0: the negative weight meets a dead input, so z >= 0; row 1: the positive
+    # weight meets a dead input, so z <= 0; row 2: constant zero, inactive; row 3: a
+    # live positive term and a negative bias, undecided; row 5: fixed phases stay
+    np.testing.assert_array_equal(phases, [ACTIVE, INACTIVE, INACTIVE, 0, ACTIVE, INACTIVE])
+    live = np.array([0, 0, 0, 0, 0, 0], dtype=np.int8)
+    signs.decide(1, live, np.array([0, 0], dtype=np.int8))
+    np.testing.assert_array_equal(live, [0, 0, INACTIVE, 0, 0, ACTIVE])
+
+
+def _exact_sign_net(seed: int):
+    """Sparse random networks, bias-free or with biases of both signs and zeros,
+    and the bias-free nets whose deep layers only exact signs decide."""
+    rng = np.random.default_rng(seed)
+    if seed % 3 == 0:
+        return bias_free_network(seed)
+    widths = [int(rng.integers(2, 4)), *rng.integers(3, 7, size=3).tolist(), 2]
+    net = random_network(rng, widths)
+    weights = [np.where(rng.random(w.shape) < 0.4, 0.0, w) for w in net.weights]
+    if seed % 3 == 1:
+        biases = [np.zeros_like(b) for b in net.biases]
+    else:
+        biases = [np.where(rng.random(b.shape) < 0.5, 0.0, b) for b in net.biases]
+    centre = rng.normal(size=widths[0])
+    radius = float(rng.choice([0.05, 0.5, 2.0]))
+    return Network.from_layers(weights, biases), Box(centre - radius, centre + radius)
+
+
+def test_issue3_exact_signs_hold_on_samples():
+    # the phases the solver decides at a root: widened intervals, then exact signs
+    # layer by layer; every sampled pre-activation must have the decided sign
+    decided_by_signs = 0
+    for seed in range(30):
+        net, box = _exact_sign_net(seed)
+        fb = forward_interval(net, box.lower, box.upper)
+        signs, phases = ExactSigns.of(net), []
+        for k, (zl, zu) in enumerate(zip(fb.lower, fb.upper)):
+            ph = np.zeros(zl.shape, dtype=np.int8)
+            ph[zu <= 0] = INACTIVE
+            ph[(zu > 0) & (zl >= 0)] = ACTIVE
+            if k:
+                before = int(np.count_nonzero(ph))
+                signs.decide(k, ph, phases[-1])
+                decided_by_signs += int(np.count_nonzero(ph)) - before
+            phases.append(ph)
+        xs = box.sample(3000, np.random.default_rng(seed))
+        for z, ph in zip(net.preactivations(xs), phases):
+            assert np.all(z[:, ph == ACTIVE] >= 0), seed
+            assert np.all(z[:, ph == INACTIVE] <= 0), seed
+    assert decided_by_signs >= 30, decided_by_signs  # the rule fired, often

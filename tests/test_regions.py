@@ -7,7 +7,7 @@ import pytest
 
 from bnblip.bounds import forward_interval
 from bnblip.errors import InputError
-from bnblip.incumbent import check_witness, local_ascent, witness_across
+from bnblip.incumbent import check_witness, local_ascent, matches, witness_across
 from bnblip.network import Network
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Norm, make_problem
@@ -285,3 +285,23 @@ def test_affine_preactivations_give_the_network_on_its_region(seed):
         before = net.weights[0].copy()
         first += 1.0  # a copy: the network's weights stay as they were
         np.testing.assert_array_equal(net.weights[0], before)
+
+
+def test_issue3_patterns_match_a_witness_up_to_its_constant_zero_neurons():
+    # layer 2: neuron 0 reads only the dead neuron (constant zero near every point),
+    # neuron 1 reads relu(x1); either phase of the constant-zero neuron gives the
+    # witness's gradient, a different phase anywhere else does not match
+    net = Network.from_layers(
+        [np.eye(2), np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0, 1.0]])],
+        [np.array([0.0, -10.0]), np.zeros(2), np.zeros(1)])
+    box = Box(-np.ones(2), np.ones(2))
+    wit = check_witness(net, box, Norm.LINF, np.ones(1), np.array([0.5, 0.3]), TOL)
+    assert wit is not None
+    as_seen = (np.array([True, False]), np.array([False, True]))
+    zero_on = (np.array([True, False]), np.array([True, True]))
+    dead_on = (np.array([True, True]), np.array([False, True]))
+    first_off = (np.array([False, False]), np.array([False, True]))
+    assert [np.array_equal(p, q) for p, q in zip(wit.pattern, as_seen)] == [True, True]
+    assert matches(net, wit, as_seen) and matches(net, wit, zero_on)
+    np.testing.assert_array_equal(net.gradient_for_pattern(zero_on, np.ones(1)), wit.gradient)
+    assert not matches(net, wit, dead_on) and not matches(net, wit, first_off)

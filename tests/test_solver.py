@@ -25,7 +25,7 @@ from bnblip.problem import Box, make_problem
 from bnblip.reference import solve_enumerate
 from bnblip.result import Status
 from bnblip.solver import Progress, check_monotone, solve_bnb
-from tests.conftest import public_cases, random_network, requires_shared
+from tests.conftest import bias_free_network, public_cases, random_network, requires_shared
 
 REL = 1e-6
 DUAL = {"linf": lambda g: np.abs(g).sum(-1), "l1": lambda g: np.abs(g).max(-1),
@@ -1830,3 +1830,40 @@ def test_issue3_history_is_validated():
     for bad in ("yes", 1, None):
         with pytest.raises(InputError, match="history must be True or False"):
             solve_bnb(problem, history=bad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("norm", ["linf", "l1", "l2"])
+def test_issue3_bias_free_networks_close(seed, norm):
+    # two regions, but widened bounds left every neuron past the first layer
+    # straddling zero at every depth: before ExactSigns all nine hit a node limit of
+    # 3000 with the upper bound 4-400x the value; now they close in tens of nodes
+    net, box = bias_free_network(seed)
+    problem = make_problem(net, box, norm, c=np.random.default_rng(seed).normal(size=2))
+    res = solve_bnb(problem, node_limit=300)
+    expected = enumerate_regions(net, box, norm, problem.functionals[0])
+    assert res.status is Status.OPTIMAL
+    assert close(res.value, expected), (res.value, expected)
+    if expected > 0:
+        assert_witness(res, problem)
+    assert sampled_max(net, box, norm, problem.functionals[0]) <= res.upper_bound * (1 + REL)
+
+
+def test_issue3_leaf_with_a_constant_zero_neuron_fixed_active_is_witnessed():
+    # A = x1 is ambiguous; C = relu(A) has an exact sign >= 0 and is fixed active at
+    # the root, though it is constant zero where A < 0, the region of the constant
+    # (2 against 1).  Its leaf's witness reads C inactive: with the patterns compared
+    # outright that leaf stayed unwitnessed (incomplete, [1, 2]) when only leaves
+    # supply witnesses
+    net = Network.from_layers(
+        [np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [-0.5, 1.0]]),
+         np.array([[-0.5, 1.0]])], [np.zeros(2), np.zeros(2), np.zeros(1)])
+    box = Box(np.array([-0.1, 0.4]), np.array([0.1, 0.6]))
+    problem = make_problem(net, box, "linf", c=[1.0])
+    res = solve_bnb(problem, samples=0, starts=0, ascent_steps=0, lp="never")
+    assert res.status is Status.OPTIMAL
+    assert res.value == pytest.approx(2.0, rel=1e-12)
+    assert enumerate_regions(net, box, "linf", problem.functionals[0]) == pytest.approx(2.0)
+    x = res.witness  # in the region A < 0, where C is exactly 0 (exempt, not ambiguous)
+    assert box.contains(x, 0.0) and x[0] < 0
+    assert np.abs(net.gradient(x, [1.0])).sum() == pytest.approx(2.0, rel=1e-12)

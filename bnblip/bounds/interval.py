@@ -56,6 +56,64 @@ def free_phases(network: Network) -> tuple[np.ndarray, ...]:
     return tuple(np.zeros(h, dtype=np.int8) for h in network.hidden_widths)
 
 
+@dataclass(frozen=True, eq=False)
+class ExactSigns:
+    """Exact signs of bias-free neurons beyond the first hidden layer, where widened
+    bounds straddle zero.
+
+    Beyond the first hidden layer every input is a ReLU output (``>= 0``).  So a
+    neuron with ``b_i = 0`` has ``z_i <= 0`` on a node where every input it weighs
+    positively is inactive, and ``z_i >= 0`` where every input it weighs negatively
+    is: a sum of terms of one sign has that sign in floating point and in exact
+    arithmetic alike.  Interval and linear bounds reach that only up to their
+    widening (DESIGN.md section 7), so in a bias-free network they leave such a
+    neuron ambiguous at every depth.  Rows with a nonzero bias are left to the
+    bounds, which decide them the same way unless the bias is below the widening.
+
+    Attributes
+    ----------
+    rows : tuple of ndarray
+        Per hidden layer ``k >= 1`` (entry ``k - 1``), the indices of its neurons with
+        zero bias.
+    positive, negative : tuple of ndarray
+        Per hidden layer ``k >= 1``, float masks ``W_k > 0`` and ``W_k < 0`` of those
+        rows, shape ``(len(rows), in)``.
+    """
+
+    rows: tuple[np.ndarray, ...]
+    positive: tuple[np.ndarray, ...]
+    negative: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, network: Network) -> ExactSigns:
+        """The zero-bias rows of ``network``'s hidden layers after the first."""
+        rows = tuple(np.flatnonzero(b == 0) for b in network.biases[1:-1])
+        weights = [w[r] for w, r in zip(network.weights[1:-1], rows)]
+        return cls(rows, tuple((w > 0).astype(np.float64) for w in weights),
+                   tuple((w < 0).astype(np.float64) for w in weights))
+
+    def applies(self, layer: int) -> bool:
+        """Whether hidden layer ``layer >= 1`` has a zero-bias neuron."""
+        return self.rows[layer - 1].size > 0
+
+    def decide(self, layer: int, phases: np.ndarray, inputs: np.ndarray) -> None:
+        """Fix, in place, the free ``phases`` of hidden layer ``layer >= 1`` whose sign
+        the previous layer's phases ``inputs`` decide exactly.
+
+        A neuron with both signs (every input it weighs is inactive) is constant zero
+        and becomes inactive, the phase a concrete point gives it.
+        """
+        rows = self.rows[layer - 1]
+        free = phases[rows] == FREE
+        if not free.any():
+            return
+        live = (inputs != INACTIVE).astype(np.float64)
+        up = (self.positive[layer - 1] @ live) > 0
+        down = (self.negative[layer - 1] @ live) > 0
+        phases[rows[free & ~up]] = INACTIVE
+        phases[rows[free & up & ~down]] = ACTIVE
+
+
 def check_box(network: Network, lower, upper) -> tuple[np.ndarray, np.ndarray]:
     """Validate an input box for ``network`` and return it as float64 arrays.
 
