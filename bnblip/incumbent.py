@@ -80,15 +80,16 @@ def matches(network: Network, witness: Witness, pattern: Pattern) -> bool:
     """Whether ``pattern`` agrees with ``witness.pattern`` on every neuron not constant
     zero near the witness: then both give the witness's gradient.
 
-    A bound may fix a neuron that is constant zero on a piece active (its exact sign
-    is ``>= 0``, see :class:`~bnblip.bounds.interval.ExactSigns`) where the concrete
-    point reads it inactive; every path through it carries a zero factor.
+    The solver may fix a neuron active because its exact sign is ``>= 0`` (see
+    :class:`~bnblip.bounds.interval.ExactSigns`) where the neuron is constant zero
+    and a concrete point reads it inactive; every path through it carries a zero
+    factor there.
     """
-    if all(np.array_equal(p, np.asarray(q, dtype=bool)) for p, q in zip(witness.pattern, pattern)):
+    pattern = tuple(np.asarray(q, dtype=bool) for q in pattern)
+    if all(np.array_equal(p, q) for p, q in zip(witness.pattern, pattern)):
         return True
     flat = constant_zero(network, witness.point)
-    return all(np.array_equal(p[~f], np.asarray(q, dtype=bool)[~f])
-               for p, q, f in zip(witness.pattern, pattern, flat))
+    return all(np.array_equal(p[~f], q[~f]) for p, q, f in zip(witness.pattern, pattern, flat))
 
 
 def check_witness(network: Network, box: Box, norm: Norm, c, x,

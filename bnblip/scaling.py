@@ -106,9 +106,12 @@ def restore(result: LipschitzResult, problem: Problem, scaling: Scaling,
     if status is Status.OPTIMAL and not tol.gap_closed(lower, upper):
         status = Status.INCOMPLETE
     value = lower if tol.gap_closed(lower, upper) else upper
+    options = dict(result.options)
+    if "abs_gap" in options:  # the solver saw it in scaled units (scaled_tolerances)
+        options["abs_gap"] = tol.abs_gap
     return dataclasses.replace(result, value=float(value), lower_bound=float(lower),
                                upper_bound=float(upper), status=status, witness=witness,
-                               functional=functional)
+                               functional=functional, options=options)
 
 
 class ProgressRelay:

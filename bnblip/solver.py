@@ -1269,8 +1269,9 @@ class _Search:
             if ext.infeasible:
                 break
             lower[k], upper[k] = self._widened(lower[k], upper[k], amb, ext)
-            dlo[k] = np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0)
-            dhi[k] = (upper[k] > 0).astype(np.float64)
+            kept = root.parts.dlo[k] == root.parts.dhi[k]  # the root's (exact) decisions
+            dlo[k] = np.where(kept, dlo[k], np.where(lower[k] >= 0, 1.0, 0.0) * (upper[k] > 0))
+            dhi[k] = np.where(kept, dhi[k], (upper[k] > 0).astype(np.float64))
         fb = ForwardBounds(tuple(lower), tuple(upper), False)
         self.root_forward = fb
         self.build_lp()  # neurons the tightened bounds decide leave the LP

@@ -522,22 +522,27 @@ def _exact_sign_net(seed: int):
 
 
 def test_issue3_exact_signs_hold_on_samples():
-    # the phases the solver decides at a root: widened intervals, then exact signs
-    # layer by layer; every sampled pre-activation must have the decided sign
+    # the phases the solver decides at a root (widened bounds, then exact signs
+    # layer by layer): every sampled pre-activation must have the decided sign
+    from bnblip.options import Tolerances
+    from bnblip.problem import make_problem
+    from bnblip.solver import BnbOptions, _Search
+
     decided_by_signs = 0
     for seed in range(30):
         net, box = _exact_sign_net(seed)
-        fb = forward_interval(net, box.lower, box.upper)
-        signs, phases = ExactSigns.of(net), []
-        for k, (zl, zu) in enumerate(zip(fb.lower, fb.upper)):
-            ph = np.zeros(zl.shape, dtype=np.int8)
-            ph[zu <= 0] = INACTIVE
-            ph[(zu > 0) & (zl >= 0)] = ACTIVE
-            if k:
-                before = int(np.count_nonzero(ph))
-                signs.decide(k, ph, phases[-1])
-                decided_by_signs += int(np.count_nonzero(ph)) - before
-            phases.append(ph)
+        problem = make_problem(net, box, "linf", c=np.ones(net.output_dim))
+        search = _Search(problem, Tolerances(), BnbOptions(), None, None)
+        phases, infeasible = search._root_phases()
+        assert not infeasible
+        if seed % 3 == 0:  # bias_free_network: its second layer is decided at the root
+            assert np.all(phases[1] != 0), seed
+        signs = search.exact_signs
+        search.exact_signs = ExactSigns(tuple(r[:0] for r in signs.rows), signs.positive,
+                                        signs.negative)  # no zero-bias rows: bounds alone
+        by_bounds, _ = search._root_phases()
+        decided_by_signs += sum(int(np.count_nonzero(p)) - int(np.count_nonzero(q))
+                                for p, q in zip(phases, by_bounds))
         xs = box.sample(3000, np.random.default_rng(seed))
         for z, ph in zip(net.preactivations(xs), phases):
             assert np.all(z[:, ph == ACTIVE] >= 0), seed

@@ -124,5 +124,6 @@ def test_issue3_abs_gap_holds_in_original_units(norm):
     res = bnblip.lipschitz(big, box, norm, rel_gap=0.0, abs_gap=1e-3)
     assert res.status is Status.OPTIMAL
     assert res.upper_bound - res.lower_bound <= 1e-3
+    assert res.options["abs_gap"] == 1e-3  # as passed, not the scaled search's
     exact = bnblip.lipschitz(big, box, norm, method="enumerate", rel_gap=0.0, abs_gap=1e-3)
     assert abs(res.value - exact.value) <= 1e-3

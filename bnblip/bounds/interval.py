@@ -100,8 +100,8 @@ class ExactSigns:
         """Fix, in place, the free ``phases`` of hidden layer ``layer >= 1`` whose sign
         the previous layer's phases ``inputs`` decide exactly.
 
-        A neuron with both signs (every input it weighs is inactive) is constant zero
-        and becomes inactive, the phase a concrete point gives it.
+        A neuron that gets both signs (every input with a nonzero weight is inactive)
+        is constant zero: it becomes inactive, the phase a concrete point gives it.
         """
         rows = self.rows[layer - 1]
         free = phases[rows] == FREE
