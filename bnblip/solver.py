@@ -655,6 +655,7 @@ class _Search:
         self.restart_rng = np.random.default_rng([opts.seed, 1])
         self.last_restart_s = 0.0
         self.root_flippable: Pattern | None = None
+        self.root_active: Pattern | None = None
         self.start = time.perf_counter()
         self.last_progress = self.start
         self.lp = None  # built by build_lp once the root's known phases are known
@@ -962,7 +963,8 @@ class _Search:
         # (numerically) zero pre-activations inactive, then active
         zs = self.network.preactivations(x)
         slack = [LP_POINT_ZERO_REL * scale for scale in preactivation_scales(self.network, x)]
-        patterns = [tuple(z > 0 for z in zs), tuple(z > -e for z, e in zip(zs, slack))]
+        patterns = [self.with_root_phases(tuple(z > 0 for z in zs)),
+                    self.with_root_phases(tuple(z > -e for z, e in zip(zs, slack)))]
         for pattern in patterns[:1] if _same(*patterns) else patterns:
             point = self.region_point(pattern)
             if point is None:
@@ -1104,7 +1106,15 @@ class _Search:
         if self.root_flippable is None:
             phases, _ = self._root_phases()
             self.root_flippable = tuple(p == 0 for p in phases)
+            self.root_active = tuple(p == ACTIVE for p in phases)
         return self.root_flippable
+
+    def with_root_phases(self, pattern: Pattern) -> Pattern:
+        """``pattern`` with the neurons the root decides set to their root phase (a
+        point on a decided neuron's zero set reads it inactive, an exact sign may
+        have fixed it active)."""
+        flippable = self.flippable()
+        return tuple(np.where(f, p, a) for p, f, a in zip(pattern, flippable, self.root_active))
 
     def initial_incumbent(self) -> None:
         """Best re-checked sample points per functional, then local ascents."""

@@ -1867,3 +1867,23 @@ def test_issue3_leaf_with_a_constant_zero_neuron_fixed_active_is_witnessed():
     x = res.witness  # in the region A < 0, where C is exactly 0 (exempt, not ambiguous)
     assert box.contains(x, 0.0) and x[0] < 0
     assert np.abs(net.gradient(x, [1.0])).sum() == pytest.approx(2.0, rel=1e-12)
+
+
+def test_issue3_lp_point_patterns_take_the_root_phases_of_decided_neurons():
+    # the network above: C = relu(A) is decided active at the root (exact sign); a
+    # point with A < 0 reads C = 0, i.e. inactive; the pattern tried for an LP point
+    # takes C's root phase, and A (ambiguous) stays as read
+    from bnblip.solver import BnbOptions, _Search
+
+    net = Network.from_layers(
+        [np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [-0.5, 1.0]]),
+         np.array([[-0.5, 1.0]])], [np.zeros(2), np.zeros(2), np.zeros(1)])
+    box = Box(np.array([-0.1, 0.4]), np.array([0.1, 0.6]))
+    search = _Search(make_problem(net, box, "linf", c=[1.0]), Tolerances(), BnbOptions(),
+                     None, None)
+    read = tuple(z > 0 for z in net.preactivations(np.array([-0.05, 0.5])))
+    assert [p.tolist() for p in read] == [[False, True], [False, True]]
+    fixed = search.with_root_phases(read)
+    assert [p.tolist() for p in fixed] == [[False, True], [True, True]]
+    np.testing.assert_array_equal(net.gradient_for_pattern(fixed, np.ones(1)),
+                                  net.gradient_for_pattern(read, np.ones(1)))
