@@ -77,7 +77,7 @@ def scaled_tolerances(tol: Tolerances, scaling: Scaling) -> Tolerances:
 
     A gap of ``g`` in the scaled problem is ``factor * g`` in the original one, so for
     ``factor > 1`` (large weights) the scaled search must close to ``abs_gap / factor``
-    or it stops early and :func:`restore` reports ``incomplete``.  For ``factor < 1`` the
+    or it stops early and :func:`restore` reports ``incomplete``.  For ``factor <= 1`` the
     scaled ``abs_gap`` stays as given (stricter than asked, as before).
     """
     if scaling.factor <= 1.0:
