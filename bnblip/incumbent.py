@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnblip.network import Network, Pattern
+from bnblip.network import Network, Pattern, same_pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Norm
 from bnblip.regions import affine_preactivations, interior_point, pattern_halfspaces, ray_interval
@@ -86,7 +86,7 @@ def matches(network: Network, witness: Witness, pattern: Pattern) -> bool:
     factor there.
     """
     pattern = tuple(np.asarray(q, dtype=bool) for q in pattern)
-    if all(np.array_equal(p, q) for p, q in zip(witness.pattern, pattern)):
+    if same_pattern(witness.pattern, pattern):
         return True
     flat = constant_zero(network, witness.point)
     return all(np.array_equal(p[~f], q[~f]) for p, q, f in zip(witness.pattern, pattern, flat))

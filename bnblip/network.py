@@ -17,6 +17,11 @@ Pattern = tuple[np.ndarray, ...]
 """Activation pattern: one boolean array per hidden layer (True = active)."""
 
 
+def same_pattern(a: Pattern, b: Pattern) -> bool:
+    """Whether two activation patterns are equal, layer by layer."""
+    return all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     out = np.array(array, dtype=np.float64, copy=True)
     out.setflags(write=False)

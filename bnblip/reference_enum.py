@@ -32,6 +32,7 @@ import numpy as np
 from bnblip.bounds import forward_interval
 from bnblip.errors import InputError, TooLargeError
 from bnblip.incumbent import Witness, check_witness, witness_for_pattern
+from bnblip.network import same_pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Problem
 from bnblip.reference_common import (
@@ -236,7 +237,7 @@ class _Enumerator:
 
     def _witness(self, pattern, centre, c) -> None:
         found = check_witness(self.net, self.box, self.norm, c, centre, self.tol)
-        if found is None or not all(np.array_equal(p, q) for p, q in zip(found.pattern, pattern)):
+        if found is None or not same_pattern(found.pattern, pattern):
             found = witness_for_pattern(self.net, self.box, self.norm, c, pattern, self.tol)
         self.witness = better(self.witness, found)
 

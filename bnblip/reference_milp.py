@@ -51,7 +51,7 @@ from bnblip.bounds import (
 from bnblip.errors import InputError
 from bnblip.incumbent import Witness, check_witness
 from bnblip.lp.sanitize import fold_small_entries
-from bnblip.network import Network, Pattern
+from bnblip.network import Network, Pattern, same_pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Box, Norm, Problem
 from bnblip.reference_common import (
@@ -493,7 +493,7 @@ def recover_witness(network: Network, box: Box, norm: Norm, c, x, pattern: Patte
     best = None
     if centre is not None:
         best = check_witness(network, box, norm, c, centre.point, tol)
-        if best is not None and all(np.array_equal(p, q) for p, q in zip(best.pattern, pattern)):
+        if best is not None and same_pattern(best.pattern, pattern):
             return Recovery(best, True)
     best = better(best, check_witness(network, box, norm, c, x, tol))
     rng = np.random.default_rng(seed)

@@ -75,7 +75,7 @@ from bnblip.lp.relaxation import (
     forward_data,
     node_data,
 )
-from bnblip.network import Network, Pattern
+from bnblip.network import Network, Pattern, same_pattern
 from bnblip.options import DEFAULT_TOLERANCES, Tolerances
 from bnblip.problem import Norm, Problem
 from bnblip.regions import interior_point, pattern_halfspaces
@@ -573,10 +573,6 @@ def _input_stall(parent: Node | None, child: Node, split: bool) -> int:
     return parent.input_stall + 1
 
 
-def _same(a: Pattern, b: Pattern) -> bool:
-    return all(np.array_equal(p, q) for p, q in zip(a, b))
-
-
 def _root_directions(norm: Norm, n: int) -> list[DirectionSet]:
     dual = norm.dual
     if dual is Norm.L2:
@@ -965,7 +961,7 @@ class _Search:
         slack = [LP_POINT_ZERO_REL * scale for scale in preactivation_scales(self.network, x)]
         patterns = [self.with_root_phases(tuple(z > 0 for z in zs)),
                     self.with_root_phases(tuple(z > -e for z, e in zip(zs, slack)))]
-        for pattern in patterns[:1] if _same(*patterns) else patterns:
+        for pattern in patterns[:1] if same_pattern(*patterns) else patterns:
             point = self.region_point(pattern)
             if point is None:
                 continue
