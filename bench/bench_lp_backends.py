@@ -1,8 +1,10 @@
-"""Node LPs: retained warm ``highspy`` model vs cold ``scipy.optimize.linprog``.
+"""Node LPs: the retained warm ``highspy`` model (with bnblip's simplex options and
+with HiGHS's defaults) vs cold ``scipy.optimize.linprog``.
 
-Records the node LPs of a branch-and-bound run on public cases, replays the same
-sequence through each backend and prints the time per LP and the agreement of the
-optimal values.
+Records the node LPs of a branch-and-bound run on public cases (each LP's data,
+cutoff and the earlier LP whose basis it starts from), replays the same sequence
+through each backend, every warm start taken from the replay's own earlier solve,
+and prints the time per LP and the agreement of the optimal values.
 
     python bench/bench_lp_backends.py [--cases NAME ...] [--max-lps N]
 """
@@ -10,90 +12,143 @@ optimal values.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-CASES = REPO.parent / "shared" / "cases"
 
-from bnblip.io.npz_io import load_npz  # noqa: E402
-from bnblip.lp.backend import BACKENDS, LPStatus  # noqa: E402
-from bnblip.problem import Box, make_problem  # noqa: E402
+from bench.cases import build_cases  # noqa: E402
+from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus  # noqa: E402
+from bnblip.problem import make_problem  # noqa: E402
 from bnblip.solver import BnbOptions, _LimitReached, _Search  # noqa: E402
 
 DEFAULT_CASES = ["pub_rand_8_16x16_r0.3_linf", "pub_rand_12_12x12x12_r0.1_l1",
                  "pub_digits_48x24_wd_r0.05_linf_img12"]
 
+REPLAYS = {
+    "highspy": lambda layout: HighspyBackend(layout),
+    "highspy, HiGHS defaults": lambda layout: HighspyBackend(layout, simplex_options=()),
+    "linprog": lambda layout: LinprogBackend(layout),
+}
+"""The backends replayed, by column name."""
 
-def load_case(name: str):
-    entry = next(e for e in json.loads((CASES / "cases.json").read_text()) if e["name"] == name)
-    net = load_npz(CASES / entry["npz"])
-    box = Box(np.load(CASES / entry["lower"]), np.load(CASES / entry["upper"]))
-    return make_problem(net, box, entry["norm"], c=np.load(CASES / entry["c"]))
+
+def load_cases(names: list[str]) -> list:
+    """The problems of the bench cases ``names`` (see :mod:`bench.cases`)."""
+    cases = {case.name: case for case in build_cases()}
+    unknown = sorted(set(names) - set(cases))
+    if unknown:
+        raise SystemExit(f"--cases: unknown case(s) {unknown}")
+    return [make_problem(cases[n].network(), cases[n].box(), cases[n].norm, c=cases[n].c)
+            for n in names]
+
+
+@dataclass(frozen=True)
+class RecordedLP:
+    """One node LP: its data, its cutoff and the index of the LP whose final basis
+    it started from (``-1``: none)."""
+
+    data: object
+    cutoff: float | None
+    start: int
 
 
 class _Recorder:
-    """Wraps a backend and keeps every node's data."""
+    """Wraps a backend and keeps every node LP of its layout."""
 
     def __init__(self, inner):
         self.inner = inner
         self.layout = inner.layout
-        self.data = []
+        self.lps: list[RecordedLP] = []
+        self._source: dict[int, int] = {}  # id of a returned basis -> its LP's index
 
-    def solve(self, data):
-        self.data.append(data)
-        return self.inner.solve(data)
+    def solve(self, data, basis=None, cutoff=None):
+        sol = self.inner.solve(data, basis, cutoff)
+        if sol.solved:
+            start = self._source.get(id(basis), -1) if basis is not None else -1
+            self.lps.append(RecordedLP(data, cutoff, start))
+            if sol.basis is not None:
+                self._source[id(sol.basis)] = len(self.lps) - 1
+        return sol
 
     def extremes(self, data, cols, deadline=None):
         return self.inner.extremes(data, cols, deadline)
 
+    def forget(self):
+        self.inner.forget()
+
 
 def record(problem, max_lps: int):
+    """The layout and node LPs (at most ``max_lps``) of the run's longest-lived LP
+    model."""
     from bnblip.options import DEFAULT_TOLERANCES
 
-    search = _Search(problem, DEFAULT_TOLERANCES, BnbOptions(lp="always", strong=1), 60.0,
-                     None)
-    search.lp = _Recorder(search.lp)
+    search = _Search(problem, DEFAULT_TOLERANCES, BnbOptions(lp="always"), 60.0, None)
+    recorders = []
+    build = search.build_lp
+
+    def build_and_record():
+        build()
+        if search.lp is not None:
+            recorders.append(_Recorder(search.lp))
+            search.lp = recorders[-1]
+
+    search.build_lp = build_and_record
     try:
         search.run()
     except _LimitReached:
         pass
-    return search.lp.layout, search.lp.data[:max_lps]
+    longest = max(recorders, key=lambda r: len(r.lps))
+    return longest.layout, longest.lps[:max_lps]
 
 
-def replay(name: str, layout, data):
-    backend = BACKENDS[name](layout)
-    values, start = [], time.perf_counter()
-    for item in data:
-        sol = backend.solve(item)
+def replay(name: str, layout, lps: list[RecordedLP]):
+    """Seconds per LP and the values (``-inf`` infeasible, ``nan`` cut off or
+    failed) of ``lps`` solved by backend ``name``."""
+    backend = REPLAYS[name](layout)
+    bases, values = [], []
+    start = time.perf_counter()
+    for lp in lps:
+        warm = bases[lp.start] if lp.start >= 0 else None
+        sol = backend.solve(lp.data, warm, lp.cutoff)
+        bases.append(sol.basis)
         values.append(sol.value if sol.status is LPStatus.OPTIMAL else
                       (-np.inf if sol.status is LPStatus.INFEASIBLE else np.nan))
-    return (time.perf_counter() - start) / max(len(data), 1), np.array(values)
+    return (time.perf_counter() - start) / max(len(lps), 1), np.array(values)
+
+
+def _largest_difference(values: np.ndarray, reference: np.ndarray) -> float:
+    both = np.isfinite(values) & np.isfinite(reference)
+    if not both.any():
+        return float("nan")
+    return float(np.max(np.abs(values[both] - reference[both])
+                        / np.maximum(1.0, np.abs(reference[both]))))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES)
     parser.add_argument("--max-lps", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="replays per backend; the fastest is reported")
     args = parser.parse_args()
+    names = list(REPLAYS)
     print(f"{'case':40s} {'cols':>5s} {'rows':>5s} {'LPs':>5s} "
-          f"{'highspy ms':>11s} {'linprog ms':>11s} {'max |diff|':>11s}")
-    for name in args.cases:
-        layout, data = record(load_case(name), args.max_lps)
-        t_h, v_h = replay("highspy", layout, data)
-        t_l, v_l = replay("linprog", layout, data)
-        both = np.isfinite(v_h) & np.isfinite(v_l)
-        diff = float(np.max(np.abs(v_h[both] - v_l[both]) / np.maximum(1, np.abs(v_l[both]))))\
-            if both.any() else float("nan")
-        status_agree = np.mean(np.isneginf(v_h) == np.isneginf(v_l))
-        print(f"{name:40s} {layout.num_cols:5d} {layout.num_rows:5d} {len(data):5d} "
-              f"{1e3 * t_h:11.2f} {1e3 * t_l:11.2f} {diff:11.2e}  (status agree "
-              f"{100 * status_agree:.0f}%)")
+          + " ".join(f"{n + ' ms':>26s}" for n in names)
+          + "  max |diff| vs linprog (per backend)")
+    for case, problem in zip(args.cases, load_cases(args.cases)):
+        layout, lps = record(problem, args.max_lps)
+        times = {n: min(replay(n, layout, lps)[0] for _ in range(args.repeats)) for n in names}
+        values = {n: replay(n, layout, lps)[1] for n in names}
+        diffs = " ".join(f"{_largest_difference(values[n], values['linprog']):.1e}"
+                         for n in names[:-1])
+        print(f"{case:40s} {layout.num_cols:5d} {layout.num_rows:5d} {len(lps):5d} "
+              + " ".join(f"{1e3 * times[n]:26.2f}" for n in names) + f"  {diffs}")
 
 
 if __name__ == "__main__":

@@ -549,6 +549,30 @@ def test_issue3_weak_duality_bounds_child_lps_from_any_multipliers(seed):
         assert tight == pytest.approx(sol.value, rel=1e-7, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_issue3_simplex_options_keep_warm_child_lp_values(seed):
+    # children solved in turn on one retained model (coefficients change, each
+    # starts from the last basis or from the first child's), with bnblip's simplex
+    # options and with HiGHS's defaults: the values of cold linprog
+    from bnblip.lp.backend import SIMPLEX_OPTIONS, HighspyBackend, LinprogBackend, LPStatus
+
+    layout, _, _, kids = _root_children(8330 + seed)
+    cold = [LinprogBackend(layout).solve(data) for data in kids]
+    for options in (SIMPLEX_OPTIONS, ()):
+        backend = HighspyBackend(layout, simplex_options=options)
+        for name, value in options:
+            assert backend.highs.getOptionValue(name)[1] == value
+        first = None
+        for i, (data, ref) in enumerate(zip(kids, cold)):
+            sol = backend.solve(data, first.basis if i % 2 and first is not None else None)
+            first = first or (sol if sol.status is LPStatus.OPTIMAL else None)
+            if ref.status is LPStatus.INFEASIBLE:
+                assert sol.status is LPStatus.INFEASIBLE
+                continue
+            assert sol.status is LPStatus.OPTIMAL
+            assert sol.value == pytest.approx(ref.value, rel=1e-7, abs=1e-9)
+
+
 def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
     from bnblip.lp.relaxation import WeakDuality, constant_part
 
