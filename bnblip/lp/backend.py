@@ -188,6 +188,25 @@ class _Folder:
                         folded.values[self.const_rows.size:])
 
 
+@dataclass(frozen=True, eq=False)
+class _Held:
+    """The bounds a HiGHS model holds for its columns or its rows (updated in place)."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def _send_bounds(change, held: _Held, lower: np.ndarray, upper: np.ndarray) -> None:
+    """Call ``change(count, indices, lower, upper)`` (``changeColsBounds`` or
+    ``changeRowsBounds``) for the entries where ``lower, upper`` differ from
+    ``held``, and record them."""
+    differ = np.flatnonzero((lower != held.lower) | (upper != held.upper))
+    if differ.size:
+        change(differ.size, differ.astype(np.int32), lower[differ], upper[differ])
+        held.lower[differ] = lower[differ]
+        held.upper[differ] = upper[differ]
+
+
 class HighspyBackend:
     """Retained ``highspy`` model; per node only changed data is sent.
 
@@ -239,7 +258,9 @@ class HighspyBackend:
         self.highs = h
         self._coefs = np.full(layout.coef_rows.size, np.nan)
         self._all_cols = np.arange(layout.num_cols, dtype=np.int32)
-        self._all_rows = np.arange(layout.num_rows, dtype=np.int32)
+        self._cols_held = _Held(np.full(layout.num_cols, -np.inf), np.full(layout.num_cols, np.inf))
+        self._rows_held = _Held(np.array(layout.row_lower_base, dtype=np.float64),
+                                np.array(layout.row_upper_base, dtype=np.float64))
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
         self._duality = WeakDuality(layout, self._folder.constant)
 
@@ -248,15 +269,19 @@ class HighspyBackend:
         return self._send(self._folder.node(data))
 
     def _send(self, data: NodeData) -> NodeData:
-        """Send folded ``data`` to the model; return it."""
+        """Send folded ``data`` to the model, only the entries that differ from what
+        it holds; return it."""
         h = self.highs
         lay = self.layout
         changed = np.flatnonzero(data.coefs != self._coefs)
-        for i in changed:
-            h.changeCoeff(int(lay.coef_rows[i]), int(lay.coef_cols[i]), float(data.coefs[i]))
-        self._coefs[changed] = data.coefs[changed]
-        h.changeColsBounds(lay.num_cols, self._all_cols, data.col_lower, data.col_upper)
-        h.changeRowsBounds(lay.num_rows, self._all_rows, data.row_lower, data.row_upper)
+        if changed.size:
+            values = data.coefs[changed]
+            for row, col, value in zip(lay.coef_rows[changed].tolist(),
+                                       lay.coef_cols[changed].tolist(), values.tolist()):
+                h.changeCoeff(row, col, value)
+            self._coefs[changed] = values
+        _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower, data.col_upper)
+        _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower, data.row_upper)
         return data
 
     def solve(self, data: NodeData, basis: object | None = None,
