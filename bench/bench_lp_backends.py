@@ -6,12 +6,16 @@ cutoff and the earlier LP whose basis it starts from), replays the same sequence
 through each backend, every warm start taken from the replay's own earlier solve,
 and prints the time per LP and the agreement of the optimal values.
 
-    python bench/bench_lp_backends.py [--cases NAME ...] [--max-lps N]
+    python bench/bench_lp_backends.py [--cases NAME ...] [--max-lps N] [--out PATH]
+
+The report is written to ``bench/results/lp_backends.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -28,11 +32,12 @@ from bnblip.problem import make_problem  # noqa: E402
 from bnblip.solver import BnbOptions, _LimitReached, _Search  # noqa: E402
 
 DEFAULT_CASES = ["pub_rand_8_16x16_r0.3_linf", "pub_rand_12_12x12x12_r0.1_l1",
-                 "pub_digits_48x24_wd_r0.05_linf_img12"]
+                 "pub_digits_48x24_wd_r0.05_linf_img12", "depth_7_r0.2_l1",
+                 "digits_100x100_plain_img6_r0.1_l1", "indim_16_r0.02_linf"]
 
 REPLAYS = {
     "highspy": lambda layout: HighspyBackend(layout),
-    "highspy, HiGHS defaults": lambda layout: HighspyBackend(layout, simplex_options=()),
+    "HiGHS defaults": lambda layout: HighspyBackend(layout, simplex_options=()),
     "linprog": lambda layout: LinprogBackend(layout),
 }
 """The backends replayed, by column name."""
@@ -130,25 +135,49 @@ def _largest_difference(values: np.ndarray, reference: np.ndarray) -> float:
                         / np.maximum(1.0, np.abs(reference[both]))))
 
 
+def _report(rows: list[str], names: list[str]) -> str:
+    """The markdown report: what was run, then one table row per case."""
+    head = ("# Node LPs: retained highspy model vs cold linprog\n\n"
+            "Time per LP (`python bench/bench_lp_backends.py`): the node LPs of one search "
+            "(`lp=\"always\"`, at most `--max-lps` of its longest-lived LP model) replayed "
+            "in order through each backend, each warm start taken from the replay's own "
+            "solve of the LP the search started from; fastest of `--repeats` replays. "
+            "*highspy*: bnblip's retained model with its simplex options "
+            "(`bnblip.lp.backend.SIMPLEX_OPTIONS`); *HiGHS defaults*: the same model with "
+            "HiGHS's own options; *linprog*: `scipy.optimize.linprog(method=\"highs\")`, "
+            "cold. Last columns: largest relative difference of the optimal values from "
+            "linprog's.\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} at the end; Python "
+            f"{platform.python_version()}.\n\n")
+    table = ("| case | columns | rows | LPs | " + " | ".join(f"{n} (ms)" for n in names)
+             + " | highspy / HiGHS defaults | " + " | ".join(f"{n} diff" for n in names[:-1])
+             + " |\n|" + "---|" * (5 + 2 * len(names)) + "\n")
+    return head + table + "".join(rows)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES)
     parser.add_argument("--max-lps", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3,
                         help="replays per backend; the fastest is reported")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "lp_backends.md")
     args = parser.parse_args()
     names = list(REPLAYS)
-    print(f"{'case':40s} {'cols':>5s} {'rows':>5s} {'LPs':>5s} "
-          + " ".join(f"{n + ' ms':>26s}" for n in names)
-          + "  max |diff| vs linprog (per backend)")
+    rows = []
     for case, problem in zip(args.cases, load_cases(args.cases)):
         layout, lps = record(problem, args.max_lps)
         times = {n: min(replay(n, layout, lps)[0] for _ in range(args.repeats)) for n in names}
         values = {n: replay(n, layout, lps)[1] for n in names}
-        diffs = " ".join(f"{_largest_difference(values[n], values['linprog']):.1e}"
-                         for n in names[:-1])
-        print(f"{case:40s} {layout.num_cols:5d} {layout.num_rows:5d} {len(lps):5d} "
-              + " ".join(f"{1e3 * times[n]:26.2f}" for n in names) + f"  {diffs}")
+        diffs = " | ".join(f"{_largest_difference(values[n], values['linprog']):.1e}"
+                           for n in names[:-1])
+        rows.append(f"| {case} | {layout.num_cols} | {layout.num_rows} | {len(lps)} | "
+                    + " | ".join(f"{1e3 * times[n]:.2f}" for n in names)
+                    + f" | {times['highspy'] / times['HiGHS defaults']:.2f} | {diffs} |\n")
+        print(rows[-1], end="", flush=True)
+    args.out.write_text(_report(rows, names))
+    print(f"written {args.out}")
 
 
 if __name__ == "__main__":

@@ -377,3 +377,24 @@ def test_long_and_quick_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as exc:
         parse_args(["--long", "--quick"])
     assert exc.value.code == 2 and "exclude" in capsys.readouterr().err
+
+
+def test_issue3_lp_backend_replay_keeps_warm_starts_and_values(tmp_path):
+    # bench/bench_lp_backends.py: the recorded node LPs chain warm starts, and the
+    # replays through every backend give the same optimal values
+    from bench import bench_lp_backends as lpb
+    from bnblip.problem import make_problem
+
+    case = _tiny_case(tmp_path, "tiny_lp", 5, "linf")
+    problem = make_problem(case.network(), case.box(), case.norm, c=case.c)
+    layout, lps = lpb.record(problem, 60)
+    assert len(lps) >= 5 and any(lp.start >= 0 for lp in lps)
+    assert all(lp.start < i for i, lp in enumerate(lps))
+    values = {name: lpb.replay(name, layout, lps)[1] for name in lpb.REPLAYS}
+    cold = values["linprog"]
+    for name in ("highspy", "HiGHS defaults"):
+        warm = values[name]
+        assert np.array_equal(np.isneginf(warm), np.isneginf(cold))
+        solved = np.isfinite(warm)
+        assert solved.any()
+        np.testing.assert_allclose(warm[solved], cold[solved], rtol=1e-7, atol=1e-9)
