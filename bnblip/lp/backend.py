@@ -40,8 +40,9 @@ logical, so compute steepest edge weights": a BTRAN per row) before the first
 iteration.  Devex pricing skips that, and without scaling the solves took less
 time again (the node LPs are small and their entries of order one: the problem is
 rescaled and tiny entries folded).  ``bench/bench_lp_backends.py`` replays
-recorded node LPs: 0.65-0.86 of the time per LP of HiGHS's defaults on six bench
-cases, the optimal values equal within 5e-11 (relative)."""
+recorded node LPs (``bench/results/lp_backends.md``): 0.65-0.84 of the time per LP
+of HiGHS's defaults on five of six bench cases, 1.04 on the sixth, the optimal
+values equal within 5e-11 (relative)."""
 
 
 class LPStatus(enum.Enum):
