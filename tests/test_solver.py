@@ -573,6 +573,31 @@ def test_issue3_simplex_options_keep_warm_child_lp_values(seed):
             assert sol.value == pytest.approx(ref.value, rel=1e-7, abs=1e-9)
 
 
+@pytest.mark.parametrize("bad", [np.nan, 1e20])
+def test_issue3_rejected_lp_data_fails_the_node_and_is_sent_again(bad):
+    # HiGHS rejects a bound batch holding a NaN or a lower bound of 1e20 and keeps
+    # the previous node's bounds: that node's LP fails (no bound from stale data),
+    # and the next node's data is sent in full again (its value is right)
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
+    from bnblip.lp.relaxation import NodeData
+
+    layout, _, _, kids = _root_children(8340)
+    cold = LinprogBackend(layout)
+    values = [cold.solve(data).value for data in kids]
+    low, high = kids[int(np.nanargmin(values))], kids[int(np.nanargmax(values))]
+    assert np.nanmax(values) > np.nanmin(values) * (1 + 1e-6)
+    backend = HighspyBackend(layout)
+    assert backend.solve(low).status is LPStatus.OPTIMAL
+    col_lower = high.col_lower.copy()
+    col_lower[layout.col_z[0][0]] = bad
+    broken = NodeData(col_lower, high.col_upper, high.row_lower, high.row_upper, high.coefs)
+    assert backend.solve(broken).status is LPStatus.FAILED
+    assert backend.extremes(broken, layout.col_z[0][:1]).solved == 0
+    again = backend.solve(high)
+    assert again.status is LPStatus.OPTIMAL
+    assert again.value == pytest.approx(np.nanmax(values), rel=1e-7, abs=1e-9)
+
+
 def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
     from bnblip.lp.relaxation import WeakDuality, constant_part
 

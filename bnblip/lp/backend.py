@@ -197,15 +197,20 @@ class _Held:
     upper: np.ndarray
 
 
-def _send_bounds(change, held: _Held, lower: np.ndarray, upper: np.ndarray) -> None:
+def _send_bounds(change, held: _Held, lower: np.ndarray, upper: np.ndarray,
+                 rejected: object) -> bool:
     """Call ``change(count, indices, lower, upper)`` (``changeColsBounds`` or
     ``changeRowsBounds``) for the entries where ``lower, upper`` differ from
-    ``held``, and record them."""
+    ``held``, and record them; return whether HiGHS took them (it returns
+    ``rejected`` for a batch it applies none of, e.g. one holding a NaN).  A rejected
+    batch is recorded as NaN, so that it is sent again next time."""
     differ = np.flatnonzero((lower != held.lower) | (upper != held.upper))
-    if differ.size:
-        change(differ.size, differ.astype(np.int32), lower[differ], upper[differ])
-        held.lower[differ] = lower[differ]
-        held.upper[differ] = upper[differ]
+    if differ.size == 0:
+        return True
+    ok = change(differ.size, differ.astype(np.int32), lower[differ], upper[differ]) != rejected
+    held.lower[differ] = lower[differ] if ok else np.nan
+    held.upper[differ] = upper[differ] if ok else np.nan
+    return ok
 
 
 class HighspyBackend:
@@ -265,25 +270,31 @@ class HighspyBackend:
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
         self._duality = WeakDuality(layout, self._folder.constant)
 
-    def _load(self, data: NodeData) -> NodeData:
-        """Send ``data`` (with small entries folded) to the model; return what was sent."""
+    def _load(self, data: NodeData) -> bool:
+        """Send ``data`` (with small entries folded) to the model; return whether
+        HiGHS took all of it."""
         return self._send(self._folder.node(data))
 
-    def _send(self, data: NodeData) -> NodeData:
+    def _send(self, data: NodeData) -> bool:
         """Send folded ``data`` to the model, only the entries that differ from what
-        it holds; return it."""
+        it holds; return whether HiGHS took all of it (if not, the model is not the
+        node's LP and must not be solved for it)."""
         h = self.highs
         lay = self.layout
+        rejected = self._highspy.HighsStatus.kError
+        ok = True
         changed = np.flatnonzero(data.coefs != self._coefs)
         if changed.size:
             values = data.coefs[changed]
-            for row, col, value in zip(lay.coef_rows[changed].tolist(),
-                                       lay.coef_cols[changed].tolist(), values.tolist()):
-                h.changeCoeff(row, col, value)
-            self._coefs[changed] = values
-        _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower, data.col_upper)
-        _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower, data.row_upper)
-        return data
+            for i, row, col, value in zip(changed.tolist(), lay.coef_rows[changed].tolist(),
+                                          lay.coef_cols[changed].tolist(), values.tolist()):
+                taken = h.changeCoeff(row, col, value) != rejected
+                self._coefs[i] = value if taken else np.nan
+                ok = ok and taken
+        ok = _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower,
+                          data.col_upper, rejected) and ok
+        return _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower,
+                            data.row_upper, rejected) and ok
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
@@ -292,7 +303,9 @@ class HighspyBackend:
         if cutoff is not None and warm is not None and warm.row_dual is not None and \
                 self._duality.bound(sent, warm.row_dual) <= cutoff:
             return LPSolution(LPStatus.CUTOFF, float(cutoff), None, warm, solved=False)
-        self._send(sent)
+        if not self._send(sent):
+            self._basis = None
+            return LPSolution(LPStatus.FAILED, float("nan"), None)
         h = self.highs
         lay = self.layout
         if warm is not None and warm is not self._basis:
@@ -333,7 +346,8 @@ class HighspyBackend:
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
-        self._load(data)
+        if not self._load(data):
+            return Extremes(np.full(len(cols), -np.inf), np.full(len(cols), np.inf), 0)
         h = self.highs
         ms = self._highspy.HighsModelStatus
         lay = self.layout
