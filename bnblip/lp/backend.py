@@ -282,15 +282,13 @@ class HighspyBackend:
         h = self.highs
         lay = self.layout
         rejected = self._highspy.HighsStatus.kError
-        ok = True
         changed = np.flatnonzero(data.coefs != self._coefs)
-        if changed.size:
-            values = data.coefs[changed]
-            for i, row, col, value in zip(changed.tolist(), lay.coef_rows[changed].tolist(),
-                                          lay.coef_cols[changed].tolist(), values.tolist()):
-                taken = h.changeCoeff(row, col, value) != rejected
-                self._coefs[i] = value if taken else np.nan
-                ok = ok and taken
+        refused = [i for i, row, col, value in zip(
+            changed.tolist(), lay.coef_rows[changed].tolist(), lay.coef_cols[changed].tolist(),
+            data.coefs[changed].tolist()) if h.changeCoeff(row, col, value) == rejected]
+        self._coefs[changed] = data.coefs[changed]
+        self._coefs[refused] = np.nan
+        ok = not refused
         ok = _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower,
                           data.col_upper, rejected) and ok
         return _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower,
