@@ -71,6 +71,7 @@ class _Recorder:
         self.layout = inner.layout
         self.lps: list[RecordedLP] = []
         self._source: dict[int, int] = {}  # id of a returned basis -> its LP's index
+        self._kept: list = []  # the returned bases, alive so that their ids stay unique
 
     def solve(self, data, basis=None, cutoff=None):
         sol = self.inner.solve(data, basis, cutoff)
@@ -78,6 +79,7 @@ class _Recorder:
             start = self._source.get(id(basis), -1) if basis is not None else -1
             self.lps.append(RecordedLP(data, cutoff, start))
             if sol.basis is not None:
+                self._kept.append(sol.basis)
                 self._source[id(sol.basis)] = len(self.lps) - 1
         return sol
 
@@ -152,7 +154,7 @@ def _report(rows: list[str], names: list[str]) -> str:
             f"{platform.python_version()}.\n\n")
     table = ("| case | columns | rows | LPs | " + " | ".join(f"{n} (ms)" for n in names)
              + " | highspy / HiGHS defaults | " + " | ".join(f"{n} diff" for n in names[:-1])
-             + " |\n|" + "---|" * (5 + 2 * len(names)) + "\n")
+             + " |\n|" + "---|" * (4 + 2 * len(names)) + "\n")
     return head + table + "".join(rows)
 
 

@@ -692,6 +692,30 @@ def test_issue3_a_failed_solve_is_retried_cold():
     backend.highs = timed
     assert backend.solve(data).status is LPStatus.FAILED and timed.runs == 1
 
+    class DualInfeasible(Flaky):  # "optimal" with infeasible duals: never trusted
+        def __init__(self, bad_runs):
+            super().__init__()
+            self.failing, self.bad_runs = False, bad_runs
+
+        def getInfo(self):  # noqa: N802
+            info = real.getInfo()
+            bad = self.runs <= self.bad_runs
+
+            class Info:
+                dual_solution_status = 1 if bad else info.dual_solution_status
+
+                def __getattr__(self, name):
+                    return getattr(info, name)
+            return Info()
+
+    once = DualInfeasible(bad_runs=1)  # retried cold, then used
+    backend.highs, backend._basis = once, None
+    sol = backend.solve(data)
+    assert sol.status is LPStatus.OPTIMAL and once.runs == 2 and once.cleared == 1
+    always = DualInfeasible(bad_runs=2)  # still infeasible cold: no bound
+    backend.highs = always
+    assert backend.solve(data).status is LPStatus.FAILED and always.runs == 2
+
 
 def test_issue3_forget_makes_the_next_solve_cold():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend

@@ -35,14 +35,20 @@ SIMPLEX_OPTIONS: tuple[tuple[str, int], ...] = (
 """HiGHS options of the retained model.
 
 Every node changes bounds and matrix coefficients.  With HiGHS's defaults its log
-shows each warm solve computing dual steepest-edge weights afresh ("Basis is not
-logical, so compute steepest edge weights": a BTRAN per row) before the first
-iteration.  Devex pricing skips that, and without scaling the solves took less
-time again (the node LPs are small and their entries of order one: the problem is
-rescaled and tiny entries folded).  ``bench/bench_lp_backends.py`` replays
-recorded node LPs (``bench/results/lp_backends.md``): 0.65-0.84 of the time per LP
-of HiGHS's defaults on five of six bench cases, 1.04 on the sixth, the optimal
-values equal within 5e-11 (relative)."""
+(``log_dev_level`` 3) shows each warm solve computing dual steepest-edge weights
+afresh ("Basis is not logical, so compute steepest edge weights": a BTRAN per row)
+before the first iteration.  Devex pricing skips that, and without scaling the
+solves took less time again.  ``bench/bench_lp_backends.py`` replays recorded node
+LPs (``bench/results/lp_backends.md``): 0.65-0.84 of the time per LP of HiGHS's
+defaults on five of six bench cases, 1.04 on the sixth, the optimal values within
+5e-11 of cold ``linprog``'s.  Without scaling HiGHS may call a basis optimal whose
+duals it reports infeasible, with a value below the LP's maximum (seen once in a
+review's replay of a badly scaled network): :meth:`HighspyBackend.solve` then solves
+cold once more and otherwise gives no bound."""
+
+
+DUAL_FEASIBLE = 2
+"""HiGHS's ``dual_solution_status`` of a feasible dual solution (kSolutionStatusFeasible)."""
 
 
 class LPStatus(enum.Enum):
@@ -314,12 +320,15 @@ class HighspyBackend:
         h.run()
         status = h.getModelStatus()
         ms = self._highspy.HighsModelStatus
-        if status not in (ms.kOptimal, ms.kInfeasible, ms.kObjectiveBound, ms.kTimeLimit):
+        if not self._settled(status):
             # numerical trouble from the start basis (seen from a basis the
-            # tightening's LPs left behind): once more from a cold start
+            # tightening's LPs left behind, and, without scaling, as an "optimal"
+            # basis whose duals are infeasible): once more from a cold start
             h.clearSolver()
             h.run()
             status = h.getModelStatus()
+            if not self._settled(status):
+                status = ms.kNotset
         self._basis = None
         if status == ms.kObjectiveBound:
             self._basis = _Warm(h.getBasis(), None, self)
@@ -337,6 +346,15 @@ class HighspyBackend:
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
+
+    def _settled(self, status) -> bool:
+        """Whether HiGHS's answer can be used: infeasible, cut off, out of time, or
+        optimal with duals it reports feasible (an optimal value from infeasible
+        duals may lie below the LP's maximum)."""
+        ms = self._highspy.HighsModelStatus
+        if status == ms.kOptimal:
+            return self.highs.getInfo().dual_solution_status == DUAL_FEASIBLE
+        return status in (ms.kInfeasible, ms.kObjectiveBound, ms.kTimeLimit)
 
     def forget(self) -> None:
         self.highs.clearSolver()
