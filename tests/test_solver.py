@@ -757,6 +757,41 @@ def test_issue3_lp_extremes_contain_preactivations():
     assert np.all(lo_w >= fb.lower[1] - 1e-9) and np.all(hi_w <= fb.upper[1] + 1e-9)
 
 
+def test_issue3_lp_extremes_ignore_optima_with_infeasible_duals():
+    # an "optimal" answer whose duals HiGHS reports infeasible is a feasible point's
+    # value, maybe inside the true extreme: it gives no bound (the LP still counts)
+    from bnblip.lp.backend import HighspyBackend
+
+    rng = np.random.default_rng(82)
+    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    box = Box(-np.ones(2), np.ones(2))
+    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    cols = layout.col_z[1]
+    backend = HighspyBackend(layout)
+    honest = backend.extremes(data, cols)
+    assert np.isfinite(honest.lower).all() and np.isfinite(honest.upper).all()
+    real = backend.highs
+
+    class DualInfeasible:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def getInfo(self):  # noqa: N802 (highspy's name)
+            info = real.getInfo()
+
+            class Info:
+                dual_solution_status = 1
+
+                def __getattr__(self, name):
+                    return getattr(info, name)
+            return Info()
+
+    backend.highs = DualInfeasible()
+    doubtful = backend.extremes(data, cols)
+    assert doubtful.solved == honest.solved == 2 * cols.size
+    assert np.all(doubtful.lower == -np.inf) and np.all(doubtful.upper == np.inf)
+
+
 @pytest.mark.parametrize("kernels", ["auto", "numba"])
 def test_issue3_functional_views_and_other_dtypes_are_solved(kernels):
     # the compiled kernels take contiguous float64 only; a Problem may hold a strided

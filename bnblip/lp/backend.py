@@ -47,10 +47,6 @@ review's replay of a badly scaled network): :meth:`HighspyBackend.solve` then so
 cold once more and otherwise gives no bound."""
 
 
-DUAL_FEASIBLE = 2
-"""HiGHS's ``dual_solution_status`` of a feasible dual solution (kSolutionStatusFeasible)."""
-
-
 class LPStatus(enum.Enum):
     """Outcome of an LP solve."""
 
@@ -294,11 +290,11 @@ class HighspyBackend:
             data.coefs[changed].tolist()) if h.changeCoeff(row, col, value) == rejected]
         self._coefs[changed] = data.coefs[changed]
         self._coefs[refused] = np.nan
-        ok = not refused
-        ok = _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower,
-                          data.col_upper, rejected) and ok
-        return _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower,
-                            data.row_upper, rejected) and ok
+        cols_taken = _send_bounds(h.changeColsBounds, self._cols_held, data.col_lower,
+                                  data.col_upper, rejected)
+        rows_taken = _send_bounds(h.changeRowsBounds, self._rows_held, data.row_lower,
+                                  data.row_upper, rejected)
+        return not refused and cols_taken and rows_taken
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
@@ -317,17 +313,15 @@ class HighspyBackend:
         # HiGHS minimises -sum t: its dual simplex stops once the dual objective
         # (a bound on the optimum) reaches -cutoff
         h.setOptionValue("objective_bound", -cutoff if cutoff is not None else np.inf)
-        h.run()
-        status = h.getModelStatus()
+        status, info = self._run()
         ms = self._highspy.HighsModelStatus
-        if not self._settled(status):
+        if not self._settled(status, info):
             # numerical trouble from the start basis (seen from a basis the
             # tightening's LPs left behind, and, without scaling, as an "optimal"
             # basis whose duals are infeasible): once more from a cold start
             h.clearSolver()
-            h.run()
-            status = h.getModelStatus()
-            if not self._settled(status):
+            status, info = self._run()
+            if not self._settled(status, info):
                 status = ms.kNotset
         self._basis = None
         if status == ms.kObjectiveBound:
@@ -336,7 +330,7 @@ class HighspyBackend:
         if status == ms.kOptimal:
             solution = h.getSolution()
             values = np.asarray(solution.col_value, dtype=np.float64)
-            value = -h.getInfo().objective_function_value
+            value = -info.objective_function_value
             row_dual = np.asarray(solution.row_dual, dtype=np.float64)
             self._basis = _Warm(h.getBasis(), row_dual, self)
             phases = phase_bounds(lay, sent, row_dual,
@@ -347,13 +341,19 @@ class HighspyBackend:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
 
-    def _settled(self, status) -> bool:
+    def _run(self) -> tuple[object, object]:
+        """Run HiGHS; return its model status and its info."""
+        self.highs.run()
+        return self.highs.getModelStatus(), self.highs.getInfo()
+
+    def _settled(self, status, info) -> bool:
         """Whether HiGHS's answer can be used: infeasible, cut off, out of time, or
-        optimal with duals it reports feasible (an optimal value from infeasible
-        duals may lie below the LP's maximum)."""
+        optimal with duals it reports feasible (an "optimal" value from infeasible
+        duals is a feasible point's: it may lie inside the LP's optimum, below a
+        maximum or above a minimum)."""
         ms = self._highspy.HighsModelStatus
         if status == ms.kOptimal:
-            return self.highs.getInfo().dual_solution_status == DUAL_FEASIBLE
+            return info.dual_solution_status == self._highspy.SolutionStatus.kSolutionStatusFeasible
         return status in (ms.kInfeasible, ms.kObjectiveBound, ms.kTimeLimit)
 
     def forget(self) -> None:
@@ -381,13 +381,12 @@ class HighspyBackend:
                     break
                 for sense, out in ((1.0, lows), (-1.0, highs)):
                     h.changeColCost(int(col), sense)
-                    h.run()
+                    status, info = self._run()
                     solved += 1
-                    status = h.getModelStatus()
                     if status == ms.kInfeasible:
                         return _infeasible(len(cols), solved)
-                    if status == ms.kOptimal:
-                        out[i] = sense * h.getInfo().objective_function_value
+                    if status == ms.kOptimal and self._settled(status, info):
+                        out[i] = sense * info.objective_function_value
                 h.changeColCost(int(col), 0.0)
         finally:
             h.changeColsCost(lay.num_cols, every, lay.cost)
