@@ -70,17 +70,15 @@ class _Recorder:
         self.inner = inner
         self.layout = inner.layout
         self.lps: list[RecordedLP] = []
-        self._source: dict[int, int] = {}  # id of a returned basis -> its LP's index
-        self._kept: list = []  # the returned bases, alive so that their ids stay unique
+        self._source: dict[object, int] = {}  # a returned basis -> its LP's index
 
     def solve(self, data, basis=None, cutoff=None):
         sol = self.inner.solve(data, basis, cutoff)
         if sol.solved:
-            start = self._source.get(id(basis), -1) if basis is not None else -1
+            start = self._source.get(basis, -1) if basis is not None else -1
             self.lps.append(RecordedLP(data, cutoff, start))
             if sol.basis is not None:
-                self._kept.append(sol.basis)
-                self._source[id(sol.basis)] = len(self.lps) - 1
+                self._source[sol.basis] = len(self.lps) - 1
         return sol
 
     def extremes(self, data, cols, deadline=None):
@@ -170,8 +168,9 @@ def main() -> None:
     rows = []
     for case, problem in zip(args.cases, load_cases(args.cases)):
         layout, lps = record(problem, args.max_lps)
-        times = {n: min(replay(n, layout, lps)[0] for _ in range(args.repeats)) for n in names}
-        values = {n: replay(n, layout, lps)[1] for n in names}
+        runs = {n: [replay(n, layout, lps) for _ in range(args.repeats)] for n in names}
+        times = {n: min(seconds for seconds, _ in runs[n]) for n in names}
+        values = {n: runs[n][0][1] for n in names}
         diffs = " | ".join(f"{_largest_difference(values[n], values['linprog']):.1e}"
                            for n in names[:-1])
         rows.append(f"| {case} | {layout.num_cols} | {layout.num_rows} | {len(lps)} | "
