@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bnblip.bounds import kernels
@@ -304,6 +304,7 @@ def test_public_cases_sound_and_twins_agree():
        fraction=st.sampled_from([0.0, 0.3, 1.0]),
        from_point=st.booleans(),
        use_prior=st.booleans())
+@example(widths=[4, 2, 1, 3, 3, 5], seed=0, fraction=0.0, from_point=False, use_prior=False)
 def test_numba_equals_numpy(widths, seed, fraction, from_point, use_prior):
     rng = np.random.default_rng(seed)
     net = random_network(rng, widths)
