@@ -850,8 +850,9 @@ class _Search:
     def _dual_fixings(self, bounds: PhaseBounds | None, dlo: tuple[np.ndarray, ...],
                       dhi: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
         """Phases decided by an LP's duals: a free neuron is fixed when the bound of
-        the LP with its other phase (:func:`bnblip.lp.relaxation.phase_bounds`),
-        widened by the LP margin, is below the incumbent (reduced-cost fixing)."""
+        the LP with its other phase, widened by the LP margin, is below the
+        incumbent (reduced-cost fixing; the bounds are
+        :meth:`bnblip.lp.relaxation.WeakDuality.bound_with_phases`)."""
         lower = self.lower
         if bounds is None or not (lower > 0.0 and math.isfinite(lower)):
             return None

@@ -611,6 +611,84 @@ def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
     assert duality.bound(free, parent.basis.row_dual) == math.inf
 
 
+class _LyingHighs:
+    """A HiGHS model that solves for real and then misreports: its objective value
+    lies ``drop`` below the truth and its row duals carry noise, or its first
+    ``bound_runs`` runs claim the objective bound was reached (with zero duals)."""
+
+    def __init__(self, real, drop=0.0, noise=0.0, bound_runs=0):
+        self.real, self.drop, self.noise, self.bound_runs = real, drop, noise, bound_runs
+        self.runs = 0
+        self.rng = np.random.default_rng(0)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def run(self):
+        self.runs += 1
+        return self.real.run()
+
+    def getModelStatus(self):  # noqa: N802 (highspy's name)
+        import highspy
+
+        if self.runs <= self.bound_runs:
+            return highspy.HighsModelStatus.kObjectiveBound
+        return self.real.getModelStatus()
+
+    def getInfo(self):  # noqa: N802
+        info, drop = self.real.getInfo(), self.drop
+
+        class Info:
+            objective_function_value = info.objective_function_value + drop
+
+            def __getattr__(self, name):
+                return getattr(info, name)
+        return Info()
+
+    def getSolution(self):  # noqa: N802
+        sol, lying = self.real.getSolution(), self
+
+        class Solution:
+            col_value, col_dual = sol.col_value, sol.col_dual
+            row_dual = (np.zeros(len(sol.row_dual)) if lying.runs <= lying.bound_runs else
+                        np.asarray(sol.row_dual) + lying.noise *
+                        lying.rng.normal(size=len(sol.row_dual)))
+        return Solution()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_lp_values_and_cutoffs_rest_on_weak_duality_not_on_highs_word(seed):
+    # a node LP's value is the weak-duality bound from its own duals: a misreported
+    # objective (0.1 below the truth) or noisy duals never give a value below the
+    # LP's maximum (cold linprog's), and with HiGHS's true duals the value is the
+    # maximum; a cutoff HiGHS claims but its duals do not confirm is solved on
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
+
+    layout, _, _, kids = _root_children(8350 + seed)
+    for data in kids:
+        truth = LinprogBackend(layout).solve(data)
+        if truth.status is not LPStatus.OPTIMAL:
+            continue
+        slack = 1e-9 * (1.0 + abs(truth.value))
+        for drop, noise in ((0.0, 0.0), (0.1, 0.0), (0.1, 1e-3), (0.0, 0.5)):
+            backend = HighspyBackend(layout)
+            backend.highs = _LyingHighs(backend.highs, drop, noise)
+            sol = backend.solve(data)
+            assert sol.status is LPStatus.OPTIMAL and sol.value >= truth.value - slack
+            if noise == 0.0:
+                assert sol.value == pytest.approx(truth.value, rel=1e-9, abs=1e-9)
+            for k, col_d in enumerate(layout.col_d):  # phase bounds: at least one holds
+                both = np.maximum(sol.phases.if_inactive[k], sol.phases.if_active[k])
+                free = data.col_lower[col_d] < data.col_upper[col_d]
+                assert np.all(both[free] >= truth.value - slack)
+        backend = HighspyBackend(layout)
+        lying = _LyingHighs(backend.highs, bound_runs=1)
+        backend.highs = lying
+        sol = backend.solve(data, cutoff=truth.value - 1e-3 * (1.0 + abs(truth.value)))
+        assert sol.status is LPStatus.OPTIMAL and lying.runs == 2
+        assert sol.value == pytest.approx(truth.value, rel=1e-9, abs=1e-9)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_issue3_backend_cuts_off_a_node_from_the_warm_duals_without_solving(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus

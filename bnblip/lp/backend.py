@@ -10,6 +10,7 @@ both; the retained model is the default.
 from __future__ import annotations
 
 import enum
+import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,7 +23,6 @@ from bnblip.lp.relaxation import (
     RelaxationLayout,
     WeakDuality,
     constant_part,
-    phase_bounds,
 )
 from bnblip.lp.sanitize import fold_small_entries
 from bnblip.lp.small import quiet_highs
@@ -66,7 +66,8 @@ class LPSolution:
     status : LPStatus
     value : float
         Maximum of the relaxation objective (``nan`` unless optimal; the cutoff
-        for status ``CUTOFF``).
+        for status ``CUTOFF``).  :class:`HighspyBackend` reports the weak-duality
+        bound from the solve's own duals, above the maximum by rounding only.
     x : ndarray or None
         The input part of the optimal solution.
     basis : object or None
@@ -77,7 +78,8 @@ class LPSolution:
         The whole optimal solution (every column), when optimal.
     phases : PhaseBounds or None
         When optimal (and the backend has the duals), bounds of the maximum with
-        each relaxed phase fixed (:func:`bnblip.lp.relaxation.phase_bounds`).
+        each relaxed phase fixed (see
+        :meth:`bnblip.lp.relaxation.WeakDuality.bound_with_phases`).
     """
 
     status: LPStatus
@@ -307,39 +309,60 @@ class HighspyBackend:
             self._basis = None
             return LPSolution(LPStatus.FAILED, float("nan"), None)
         h = self.highs
-        lay = self.layout
         if warm is not None and warm is not self._basis:
             h.setBasis(warm.basis)
         # HiGHS minimises -sum t: its dual simplex stops once the dual objective
         # (a bound on the optimum) reaches -cutoff
         h.setOptionValue("objective_bound", -cutoff if cutoff is not None else np.inf)
-        status, info = self._run()
+        status, info = self._run_settled()
         ms = self._highspy.HighsModelStatus
-        if not self._settled(status, info):
-            # numerical trouble from the start basis (seen from a basis the
-            # tightening's LPs left behind, and, without scaling, as an "optimal"
-            # basis whose duals are infeasible): once more from a cold start
-            h.clearSolver()
-            status, info = self._run()
-            if not self._settled(status, info):
-                status = ms.kNotset
         self._basis = None
         if status == ms.kObjectiveBound:
-            self._basis = _Warm(h.getBasis(), None, self)
-            return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
-        if status == ms.kOptimal:
-            solution = h.getSolution()
-            values = np.asarray(solution.col_value, dtype=np.float64)
-            value = -info.objective_function_value
-            row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+            row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
             self._basis = _Warm(h.getBasis(), row_dual, self)
-            phases = phase_bounds(lay, sent, row_dual,
-                                  np.asarray(solution.col_dual, dtype=np.float64))
-            return LPSolution(LPStatus.OPTIMAL, float(value), values[lay.x_cols], self._basis,
-                              values, phases)
+            if self._duality.bound(sent, row_dual) <= cutoff:
+                return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
+            # HiGHS's dual bound is not confirmed by its duals: solve to the end
+            h.setOptionValue("objective_bound", np.inf)
+            status, info = self._run_settled()
+            self._basis = None
+        if status == ms.kOptimal:
+            return self._optimal(sent)
         if status == ms.kInfeasible:
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
+
+    def _run_settled(self) -> tuple[object, object]:
+        """Run HiGHS, once more cold if its answer cannot be used (numerical
+        trouble from the start basis, seen from a basis the tightening's LPs left
+        behind, and, without scaling, as an "optimal" basis whose duals are
+        infeasible); model status ``kNotset`` if it still cannot."""
+        status, info = self._run()
+        if not self._settled(status, info):
+            self.highs.clearSolver()
+            status, info = self._run()
+            if not self._settled(status, info):
+                status = self._highspy.HighsModelStatus.kNotset
+        return status, info
+
+    def _optimal(self, sent: NodeData) -> LPSolution:
+        """The solution of an optimal run.  Its value and phase bounds are the weak-
+        duality bounds from its row duals (:class:`WeakDuality`), which hold whatever
+        HiGHS's tolerances: with duals as accurate as HiGHS reports they exceed its
+        objective value by rounding only, with less accurate ones they stay above the
+        maximum where that value may not.  The run counts as failed if they give no
+        bound."""
+        h = self.highs
+        lay = self.layout
+        solution = h.getSolution()
+        values = np.asarray(solution.col_value, dtype=np.float64)
+        row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+        certified = self._duality.bound_with_phases(sent, row_dual)
+        self._basis = _Warm(h.getBasis(), row_dual, self)
+        if not math.isfinite(certified.value):
+            return LPSolution(LPStatus.FAILED, float("nan"), None, self._basis)
+        return LPSolution(LPStatus.OPTIMAL, certified.value, values[lay.x_cols], self._basis,
+                          values, certified.phases)
 
     def _run(self) -> tuple[object, object]:
         """Run HiGHS; return its model status and its info."""

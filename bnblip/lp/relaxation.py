@@ -447,60 +447,76 @@ def _dual_terms(dual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.nd
     return np.minimum(low, high)
 
 
-def phase_bounds(layout: RelaxationLayout, data: NodeData, row_dual: np.ndarray,
-                 col_dual: np.ndarray) -> PhaseBounds:
-    """Weak-duality bounds of the LP maximum with each free ``d`` fixed.
-
-    The LP minimises ``cost @ v`` (``-sum t``); for row duals ``y`` and reduced
-    costs ``r = cost - A^T y`` every feasible ``v`` has ``cost @ v = y @ (A v) +
-    r @ v >= sum_i min(y_i rl_i, y_i ru_i) + sum_j min(r_j l_j, r_j u_j)``.  This holds
-    for any ``y`` (optimal or not, signs right or wrong) with its ``r``, so the solver's
-    tolerances cannot make it unsound; with ``d``'s bounds set to ``[v, v]`` it bounds
-    the maximum with that phase.  HiGHS's reported reduced costs meet the identity
-    to about 1e-13 on node LPs (measured), far inside the margin the caller adds.
-
-    Parameters
-    ----------
-    layout : RelaxationLayout
-    data : NodeData
-        The node data the LP was solved with (after folding small entries).
-    row_dual, col_dual : ndarray
-        Row duals and reduced costs of the minimisation, ``cost = A^T y + r``.
-
-    Returns
-    -------
-    PhaseBounds
-        ``+inf`` where a dual meets an infinite bound (no bound).
-    """
-    rows = _dual_terms(row_dual, data.row_lower, data.row_upper)
-    cols = _dual_terms(col_dual, data.col_lower, data.col_upper)
-    total = float(np.sum(rows)) + float(np.sum(cols))
-    inactive, active = [], []
-    for col_d in layout.col_d:
-        rest = total - cols[col_d]
-        inactive.append(-rest)
-        active.append(-(rest + col_dual[col_d]))
-    return PhaseBounds(tuple(inactive), tuple(active))
-
-
 DUAL_ROUNDING = 1e-12
-"""Relative allowance for rounding in :class:`WeakDuality`: above the unit roundoff
-times the longest sum it forms (a few thousand terms)."""
+"""Least relative allowance for rounding in :class:`WeakDuality` (see
+:func:`dual_rounding`)."""
+
+
+def dual_rounding(terms: int) -> float:
+    """Relative allowance for rounding in a weak-duality bound summing ``terms`` terms.
+
+    Summed one after another, ``n`` terms carry an error of at most ``(n - 1) u``
+    times the sum of their magnitudes (``u = 2**-53``, first order), and each
+    reduced cost times its bound adds as many units as the reduced cost has terms;
+    ``terms`` counts both (rows + columns + the longest column).  Twice that, and
+    never below :data:`DUAL_ROUNDING`.
+    """
+    return max(DUAL_ROUNDING, 2.0 * (terms + 2) * 2.0 ** -53)
+
+
+@dataclass(frozen=True, eq=False)
+class DualSums:
+    """The sums behind a weak-duality bound (:meth:`WeakDuality.sums`).
+
+    Attributes
+    ----------
+    low : float
+        ``sum_i min(y_i rl_i, y_i ru_i) + sum_j min(r_j l_j, r_j u_j)``, a lower
+        bound of the minimisation up to rounding; ``-inf`` when there is none.
+    allowance : float
+        What rounding may have taken from ``low`` (``rounding`` times the
+        magnitudes of every term summed).
+    reduced : ndarray
+        The reduced costs ``r = cost - A^T y`` of the signed multipliers.
+    """
+
+    low: float
+    allowance: float
+    reduced: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class DualBound:
+    """An LP's maximum and its maxima with one phase fixed, bounded from duals.
+
+    Attributes
+    ----------
+    value : float
+        Upper bound of the LP maximum (``inf`` when there is none).
+    phases : PhaseBounds
+        Upper bounds of the maximum with each relaxed phase ``d`` fixed to 0 or 1.
+    """
+
+    value: float
+    phases: PhaseBounds
 
 
 class WeakDuality:
     """Upper bounds of a node LP's maximum from any row multipliers.
 
-    For multipliers ``y`` of the rows and ``r = cost - A^T y``, every feasible ``v``
-    of the minimisation has ``cost @ v >= sum_i min(y_i rl_i, y_i ru_i) + sum_j
-    min(r_j l_j, r_j u_j)`` (see :func:`phase_bounds`).  Here ``y`` comes from
-    another node (the parent's optimal duals) and ``A`` is this node's matrix, so
-    ``r`` is recomputed with this node's coefficients.  Before that, ``y`` is moved
-    to the sign its row admits (a row unbounded above gets ``y >= 0``, one
-    unbounded below ``y <= 0``) and the objective rows' ``y`` to ``[-1, 0]`` (``-1``
-    where ``t`` has no upper bound), so that ``r`` is exactly zero or of the right
-    sign on ``t``, the only columns without finite bounds.  Any other column with
-    an infinite bound gives no bound, as does a dual meeting an infinite bound.
+    The LP minimises ``cost @ v`` (``-sum t``).  For multipliers ``y`` of the rows
+    and reduced costs ``r = cost - A^T y``, every feasible ``v`` has ``cost @ v = y
+    @ (A v) + r @ v >= sum_i min(y_i rl_i, y_i ru_i) + sum_j min(r_j l_j, r_j u_j)``.
+    This holds for any ``y``, optimal or not, so an LP solver's tolerances cannot
+    make such a bound unsound: the bound is computed here, from ``y`` alone, with
+    this node's matrix and an allowance for its own rounding (:func:`dual_rounding`).
+    ``y`` may be a parent's optimal duals (a bound before solving) or the LP's own
+    (the bound reported after solving).  First ``y`` is moved to the sign its row
+    admits (a row unbounded above gets ``y >= 0``, one unbounded below ``y <= 0``) and
+    the objective rows' ``y`` to ``[-1, 0]`` (``-1`` where ``t`` has no upper bound), so
+    that ``r`` is exactly zero or of the right sign on ``t``, the only columns without
+    finite bounds.  Any other column with an infinite bound gives no bound.  With
+    ``d``'s bounds set to ``[v, v]`` the same sums bound the maximum with that phase.
 
     Parameters
     ----------
@@ -517,15 +533,42 @@ class WeakDuality:
         free = np.ones(layout.num_cols, dtype=bool)
         free[layout.col_t] = False
         self._bounded = free  # the columns that must have finite bounds
+        per_col = np.bincount(layout.coef_cols, minlength=layout.num_cols)
+        longest = int(np.max(np.diff(self._transposed.indptr) + per_col, initial=0))
+        self.rounding = dual_rounding(layout.num_rows + layout.num_cols + longest)
 
     def bound(self, data: NodeData, row_dual: np.ndarray) -> float:
-        """Upper bound of the LP maximum for ``data`` (``inf`` when there is none),
-        rounding allowed for (:data:`DUAL_ROUNDING`)."""
+        """Upper bound of the LP maximum for ``data`` (``inf`` when there is none)."""
+        sums = self.sums(data, row_dual)
+        return -sums.low + sums.allowance if math.isfinite(sums.low) else INF
+
+    def bound_with_phases(self, data: NodeData, row_dual: np.ndarray) -> DualBound:
+        """:meth:`bound` and the bounds with each free ``d`` fixed (from one pass).
+
+        ``d`` fixed to 0 drops its term ``min(r_d l_d, r_d u_d)`` from the sum, fixed
+        to 1 replaces it with ``r_d``; the allowance covers both (``|r_d|`` is among
+        the magnitudes it counts).
+        """
+        sums = self.sums(data, row_dual)
+        if not math.isfinite(sums.low):
+            return DualBound(INF, PhaseBounds(*(
+                tuple(np.full(c.size, INF) for c in self.layout.col_d) for _ in range(2))))
+        inactive, active = [], []
+        for col_d in self.layout.col_d:
+            r = sums.reduced[col_d]
+            rest = sums.low - _dual_terms(r, data.col_lower[col_d], data.col_upper[col_d])
+            inactive.append(-rest + sums.allowance)
+            active.append(-(rest + r) + sums.allowance)
+        return DualBound(-sums.low + sums.allowance, PhaseBounds(tuple(inactive), tuple(active)))
+
+    def sums(self, data: NodeData, row_dual: np.ndarray) -> DualSums:
+        """The weak-duality sums of ``data``'s LP from multipliers ``row_dual``."""
         lay = self.layout
+        nothing = DualSums(-INF, 0.0, np.full(lay.num_cols, np.nan))
         if not (np.isfinite(data.col_lower[self._bounded]).all()
                 and np.isfinite(data.col_upper[self._bounded]).all()):
-            return INF
-        y = self._signed(data, row_dual)
+            return nothing
+        y = self._signed(data, np.asarray(row_dual, dtype=np.float64))
         terms = y[lay.coef_rows] * data.coefs
         reduced = lay.cost - self._transposed @ y - \
             np.bincount(lay.coef_cols, terms, minlength=lay.num_cols)
@@ -533,14 +576,13 @@ class WeakDuality:
         cols = _dual_terms(reduced, data.col_lower, data.col_upper)
         low = float(np.sum(rows)) + float(np.sum(cols))
         if not math.isfinite(low):
-            return INF
+            return nothing
         scale = self._abs_transposed @ np.abs(y) + \
             np.bincount(lay.coef_cols, np.abs(terms), minlength=lay.num_cols) + np.abs(lay.cost)
         reach = np.where(self._bounded, np.maximum(np.abs(data.col_lower),
                                                     np.abs(data.col_upper)), 0.0)
-        allowance = DUAL_ROUNDING * (float(scale @ reach) + float(np.abs(rows).sum())
-                                     + float(np.abs(cols).sum()))
-        return -low + allowance
+        spread = float(scale @ reach) + float(np.abs(rows).sum()) + float(np.abs(cols).sum())
+        return DualSums(low, self.rounding * spread, reduced)
 
     def _signed(self, data: NodeData, row_dual: np.ndarray) -> np.ndarray:
         y = np.where(np.isfinite(data.row_upper), row_dual, np.maximum(row_dual, 0.0))
