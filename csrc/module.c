@@ -1,8 +1,9 @@
 /*
  * bnblip._ckernels: Python bindings of the C bound-propagation kernels.
  *
- * Every function takes the arguments of the Numba kernel of the same name in
- * bnblip/bounds/kernels.py (positionally), checks them (dtype, C-contiguity,
+ * Every bound function takes the arguments of the Numba kernel of the same name in
+ * bnblip/bounds/kernels.py (positionally; weak_duality_kernel is the twin of
+ * WeakDuality.sums in bnblip/lp/relaxation.py), checks them (dtype, C-contiguity,
  * lengths, writability of outputs, consistency of the packed network) and
  * raises TypeError / ValueError with a message naming the argument, then
  * computes with the GIL released.
@@ -14,6 +15,7 @@
 #include <numpy/arrayobject.h>
 
 #include "bounds.h"
+#include "duality.h"
 
 /* ------------------------------------------------------------ array checks */
 
@@ -379,6 +381,65 @@ static PyObject *linear_work_size(PyObject *self, PyObject *net_obj)
     return PyLong_FromLongLong((long long)size);
 }
 
+/* ------------------------------------------------------------ weak duality */
+
+static npy_intp array_length(PyObject *obj)
+{
+    return PyArray_Check(obj) ? PyArray_SIZE((PyArrayObject *)obj) : 0;
+}
+
+static PyObject *weak_duality_kernel(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (check_nargs("weak_duality_kernel", nargs, 13)) {
+        return NULL;
+    }
+    bn_dual_lp lp;
+    lp.num_cols = (int64_t)array_length(args[3]);
+    lp.num_rows = (int64_t)array_length(args[10]);
+    lp.num_t = (int64_t)array_length(args[5]);
+    lp.indptr = array_data(args[0], "indptr", NPY_INT64, (npy_intp)lp.num_cols + 1, 0, 0);
+    const npy_intp nnz = lp.indptr ? (npy_intp)lp.indptr[lp.num_cols] : 0;
+    if (lp.indptr != NULL && nnz < 0) {
+        PyErr_SetString(PyExc_ValueError, "indptr must end with a non-negative count");
+        return NULL;
+    }
+    lp.indices = lp.indptr ? array_data(args[1], "indices", NPY_INT64, nnz, 0, 0) : NULL;
+    lp.values = lp.indices ? input(args[2], "values", nnz) : NULL;
+    lp.cost = lp.values ? input(args[3], "cost", (npy_intp)lp.num_cols) : NULL;
+    lp.bounded = lp.cost ? array_data(args[4], "bounded", NPY_INT8, (npy_intp)lp.num_cols, 0, 0)
+                         : NULL;
+    lp.row_t = lp.bounded ? array_data(args[5], "row_t", NPY_INT64, (npy_intp)lp.num_t, 0, 0)
+                          : NULL;
+    lp.col_t = lp.row_t ? array_data(args[6], "col_t", NPY_INT64, (npy_intp)lp.num_t, 0, 0)
+                        : NULL;
+    lp.row_dual = lp.col_t ? input(args[7], "row_dual", (npy_intp)lp.num_rows) : NULL;
+    lp.col_lower = lp.row_dual ? input(args[8], "col_lower", (npy_intp)lp.num_cols) : NULL;
+    lp.col_upper = lp.col_lower ? input(args[9], "col_upper", (npy_intp)lp.num_cols) : NULL;
+    lp.row_lower = lp.col_upper ? input(args[10], "row_lower", (npy_intp)lp.num_rows) : NULL;
+    lp.row_upper = lp.row_lower ? input(args[11], "row_upper", (npy_intp)lp.num_rows) : NULL;
+    double *reduced = lp.row_upper ? output(args[12], "reduced", (npy_intp)lp.num_cols) : NULL;
+    if (reduced == NULL) {
+        return NULL;
+    }
+    double *y = PyMem_Malloc((size_t)(lp.num_rows > 0 ? lp.num_rows : 1) * sizeof(double));
+    if (y == NULL) {
+        return PyErr_NoMemory();
+    }
+    double low, spread;
+    int code;
+    Py_BEGIN_ALLOW_THREADS
+    code = bn_weak_duality(&lp, y, reduced, &low, &spread);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(y);
+    if (code < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "indptr, indices, row_t or col_t hold an index out of range");
+        return NULL;
+    }
+    return Py_BuildValue("(dd)", low, spread);
+}
+
 /* ------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -401,6 +462,10 @@ static PyMethodDef methods[] = {
      METH_FASTCALL,
      "_linear_forward_portable(...) -> bool\n\nlinear_forward_kernel using only the portable "
      "C99 loops (for tests of the code other CPUs run)."},
+    {"weak_duality_kernel", (PyCFunction)(void (*)(void))weak_duality_kernel, METH_FASTCALL,
+     "weak_duality_kernel(indptr, indices, values, cost, bounded, row_t, col_t, row_dual, "
+     "col_lower, col_upper, row_lower, row_upper, reduced) -> (low, spread)\n\n"
+     "Weak-duality sums of a node LP (bnblip.lp.relaxation.WeakDuality.sums)."},
     {"linear_work_size", linear_work_size, METH_O,
      "linear_work_size(net) -> int\n\nElements linear_forward_kernel needs in work."},
     {NULL, NULL, 0, NULL},
@@ -408,7 +473,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "bnblip._ckernels",
-    "C twins of the Numba bound-propagation kernels (bnblip.bounds.kernels).", -1, methods,
+    "C twins of the Numba bound-propagation kernels (bnblip.bounds.kernels) and the "
+    "weak-duality sums of node LPs (bnblip.lp.relaxation).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -500,3 +500,110 @@ def test_unchecked_wrappers_equal_the_checked_ones(backend, seed, widths, use_pr
     ref = backward_interval(node.network, c, dlo, dhi)  # the NumPy twin: close
     for a, b in zip(back.lower + back.upper, ref.lower + ref.upper, strict=True):
         _assert_close(a, b)
+
+
+# ---------------------------------------------------------------------- weak duality
+def _dual_cases(seed):
+    """A node LP's weak-duality objects (C and NumPy twin) and (data, multipliers)
+    pairs: the parent's optimal duals, noisy and zero ones, a NaN, a column that
+    must be bounded and is not, and a row unbounded on both sides."""
+    from bnblip.lp.relaxation import WeakDuality, constant_part
+    from tests.test_solver import _root_children
+
+    layout, _, parent, kids = _root_children(8360 + seed)
+    rng = np.random.default_rng(seed)
+    unbounded = kids[0].col_lower.copy()
+    unbounded[layout.col_g[0]] = -np.inf
+    free_row = kids[1]
+    lower, upper = free_row.row_lower.copy(), free_row.row_upper.copy()
+    lower[0], upper[0] = -np.inf, np.inf
+    nan = parent.basis.row_dual.copy()
+    nan[3] = np.nan
+    datas = kids + [dataclasses.replace(kids[0], col_lower=unbounded),
+                    dataclasses.replace(free_row, row_lower=lower, row_upper=upper)]
+    ys = [parent.basis.row_dual, rng.normal(size=layout.num_rows) * 5.0,
+          np.zeros(layout.num_rows), nan]
+    pairs = [(d, y) for d in datas for y in ys]
+    return (WeakDuality(layout, constant_part(layout)),
+            WeakDuality(layout, constant_part(layout), compiled=False), pairs)
+
+
+@requires_c
+@pytest.mark.parametrize("seed", range(4))
+def test_c_weak_duality_equals_numpy_twin(seed):
+    compiled, twin, pairs = _dual_cases(seed)
+    assert compiled.compiled and not twin.compiled
+    bounded = 0
+    for data, y in pairs:
+        a, b = compiled.sums(data, y), twin.sums(data, y)
+        if b.low == -np.inf:
+            assert a.low == -np.inf and compiled.bound(data, y) == np.inf
+            continue
+        bounded += 1
+        assert abs(a.low - b.low) <= b.allowance
+        assert a.allowance == pytest.approx(b.allowance, rel=1e-12)
+        np.testing.assert_allclose(a.reduced, b.reduced, rtol=1e-12, atol=1e-12)
+        pa, pb = compiled.bound_with_phases(data, y), twin.bound_with_phases(data, y)
+        assert abs(pa.value - pb.value) <= 2 * b.allowance
+        for x, z in zip(pa.phases.if_inactive + pa.phases.if_active,
+                        pb.phases.if_inactive + pb.phases.if_active):
+            np.testing.assert_allclose(x, z, rtol=0, atol=2 * b.allowance)
+    assert 0 < bounded < len(pairs)  # both outcomes are exercised
+
+
+def _dual_args(seed=0):
+    compiled, _, pairs = _dual_cases(seed)
+    data, y = pairs[0]
+    values = compiled._values.copy()
+    values[compiled._slots] = data.coefs
+    return [compiled._indptr, compiled._indices, values, compiled.layout.cost,
+            compiled._bounded_i8, compiled._row_t, compiled._col_t, y, data.col_lower,
+            data.col_upper, data.row_lower, data.row_upper, np.empty(compiled.layout.num_cols)]
+
+
+def _out_of_range(a):
+    a = a.copy()
+    a[-1] = 10**6
+    return a
+
+
+DUAL_BAD_ARGS = [
+    (0, lambda a: a.astype(np.int32), TypeError, "indptr must have dtype int64"),
+    (1, lambda a: a[:-1], ValueError, "indices must have"),
+    (2, lambda a: list(a), TypeError, "values must be a numpy.ndarray"),
+    (4, lambda a: a.astype(bool), TypeError, "bounded must have dtype int8"),
+    (6, lambda a: np.zeros(a.size + 1, dtype=np.int64), ValueError, "col_t must have"),
+    (7, lambda a: a[:-1], ValueError, "row_dual must have"),
+    (11, lambda a: a.reshape(1, -1), ValueError, "row_upper must be one-dimensional"),
+    (12, _readonly, ValueError, "reduced must be writable"),
+    (1, _out_of_range, ValueError, "index out of range"),
+    (5, _out_of_range, ValueError, "index out of range"),
+]
+
+
+@requires_c
+@pytest.mark.parametrize("index,mutate,error,message", DUAL_BAD_ARGS)
+def test_c_weak_duality_rejects_bad_arguments(index, mutate, error, message):
+    from bnblip import _ckernels
+
+    args = _dual_args()
+    low, _ = _ckernels.weak_duality_kernel(*args)
+    assert np.isfinite(low)
+    args[index] = mutate(args[index])
+    with pytest.raises(error, match=message):
+        _ckernels.weak_duality_kernel(*args)
+    with pytest.raises(TypeError, match="takes 13 positional arguments"):
+        _ckernels.weak_duality_kernel(*args[:12])
+
+
+def test_weak_duality_without_extension_uses_the_numpy_twin(monkeypatch, caplog):
+    from bnblip.lp.relaxation import WeakDuality
+
+    compiled, twin, pairs = _dual_cases(1)
+    monkeypatch.setitem(sys.modules, "bnblip._ckernels", None)
+    with caplog.at_level(logging.DEBUG, logger="bnblip.lp.relaxation"):
+        fallback = WeakDuality(compiled.layout, twin._transposed.T)
+    assert not fallback.compiled
+    assert any("NumPy twin" in rec.getMessage() for rec in caplog.records)
+    for data, y in pairs[:4]:
+        assert fallback.bound(data, y) == twin.bound(data, y)

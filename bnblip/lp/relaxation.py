@@ -31,6 +31,7 @@ solver model is modified and re-solved warm.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ from bnblip.network import Network
 from bnblip.options import DEFAULT_TOLERANCES
 
 INF = np.inf
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -501,6 +504,31 @@ class DualBound:
     phases: PhaseBounds
 
 
+def _compiled_kernel():
+    """The C kernel of :meth:`WeakDuality.sums`, or ``None`` when ``bnblip._ckernels``
+    was not built (or predates it)."""
+    try:
+        from bnblip._ckernels import weak_duality_kernel
+    except ImportError:
+        logger.debug("the C weak-duality kernel is not available; using its NumPy twin")
+        return None
+    return weak_duality_kernel
+
+
+def _slots(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
+           cols: np.ndarray) -> np.ndarray:
+    """Positions of the entries ``(rows[k], cols[k])`` in a CSR matrix with sorted
+    indices (every entry must be present)."""
+    slots = np.empty(rows.size, dtype=np.int64)
+    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist())):
+        start, stop = indptr[r], indptr[r + 1]
+        slots[k] = start + np.searchsorted(indices[start:stop], c)
+    if slots.size and not (np.all(slots < indptr[rows + 1]) and
+                           np.array_equal(indices[np.minimum(slots, indices.size - 1)], cols)):
+        raise ValueError("the LP matrix lacks a slot for a node coefficient")
+    return slots
+
+
 class WeakDuality:
     """Upper bounds of a node LP's maximum from any row multipliers.
 
@@ -523,19 +551,41 @@ class WeakDuality:
     layout : RelaxationLayout
     constant : scipy.sparse matrix
         The LP's matrix with the node coefficients (at ``coef_rows, coef_cols``) set
-        to 0: the matrix the LP solver holds, for node data sent as is.
+        to 0: the matrix the LP solver holds, for node data sent as is.  Each node
+        coefficient must have an entry (a zero) at its position.
+    compiled : bool
+        Whether to compute with the C kernel when ``bnblip._ckernels`` is built
+        (else, and when it is not, with the NumPy twin).
     """
 
-    def __init__(self, layout: RelaxationLayout, constant: sparse.spmatrix):
+    def __init__(self, layout: RelaxationLayout, constant: sparse.spmatrix,
+                 compiled: bool = True):
         self.layout = layout
-        self._transposed = sparse.csr_matrix(constant.T)
-        self._abs_transposed = abs(self._transposed)
+        self._kernel = _compiled_kernel() if compiled else None
+        # A^T with a slot for every entry, the node coefficients' slots included
+        coo = sparse.coo_matrix(constant)
+        t = sparse.csr_matrix((coo.data, (coo.col, coo.row)),
+                              shape=(layout.num_cols, layout.num_rows))
+        t.sum_duplicates()
+        self._indptr = t.indptr.astype(np.int64)
+        self._indices = t.indices.astype(np.int64)
+        self._values = t.data.astype(np.float64)
+        self._slots = _slots(self._indptr, self._indices, layout.coef_cols, layout.coef_rows)
+        self._transposed = t  # the NumPy twin's: node coefficients' slots hold 0
+        self._abs_transposed = abs(t)
         free = np.ones(layout.num_cols, dtype=bool)
         free[layout.col_t] = False
         self._bounded = free  # the columns that must have finite bounds
-        per_col = np.bincount(layout.coef_cols, minlength=layout.num_cols)
-        longest = int(np.max(np.diff(self._transposed.indptr) + per_col, initial=0))
+        self._bounded_i8 = free.astype(np.int8)
+        self._row_t = np.asarray(layout.row_t, dtype=np.int64)
+        self._col_t = np.asarray(layout.col_t, dtype=np.int64)
+        longest = int(np.max(np.diff(self._indptr), initial=0))
         self.rounding = dual_rounding(layout.num_rows + layout.num_cols + longest)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the sums come from the C kernel (else from the NumPy twin)."""
+        return self._kernel is not None
 
     def bound(self, data: NodeData, row_dual: np.ndarray) -> float:
         """Upper bound of the LP maximum for ``data`` (``inf`` when there is none)."""
@@ -563,12 +613,27 @@ class WeakDuality:
 
     def sums(self, data: NodeData, row_dual: np.ndarray) -> DualSums:
         """The weak-duality sums of ``data``'s LP from multipliers ``row_dual``."""
+        row_dual = np.asarray(row_dual, dtype=np.float64)
+        if self._kernel is None:
+            return self._sums_numpy(data, row_dual)
+        values = self._values.copy()
+        values[self._slots] = data.coefs
+        reduced = np.empty(self.layout.num_cols)
+        low, spread = self._kernel(
+            self._indptr, self._indices, values, self.layout.cost, self._bounded_i8,
+            self._row_t, self._col_t, row_dual, data.col_lower, data.col_upper,
+            data.row_lower, data.row_upper, reduced)
+        return DualSums(low, self.rounding * spread, reduced)
+
+    def _sums_numpy(self, data: NodeData, row_dual: np.ndarray) -> DualSums:
+        """NumPy twin of the C kernel ``bnblip._ckernels.weak_duality_kernel`` (the
+        node coefficients added to the constant matrix's products, not set into it)."""
         lay = self.layout
         nothing = DualSums(-INF, 0.0, np.full(lay.num_cols, np.nan))
         if not (np.isfinite(data.col_lower[self._bounded]).all()
                 and np.isfinite(data.col_upper[self._bounded]).all()):
             return nothing
-        y = self._signed(data, np.asarray(row_dual, dtype=np.float64))
+        y = self._signed(data, row_dual)
         terms = y[lay.coef_rows] * data.coefs
         reduced = lay.cost - self._transposed @ y - \
             np.bincount(lay.coef_cols, terms, minlength=lay.num_cols)
