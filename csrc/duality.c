@@ -37,8 +37,8 @@ static int indices_in_range(const bn_dual_lp *lp)
     return 1;
 }
 
-/* y moved to the signs its rows admit, the objective rows' to [-1, 0] (-1 where
- * t has no upper bound). */
+/* y moved to the signs its rows admit, the objective rows' to [cost_t, 0] (cost_t
+ * where t has no upper bound, so that t's reduced cost is 0 or of the right sign). */
 static void signed_dual(const bn_dual_lp *lp, double *y)
 {
     for (int64_t i = 0; i < lp->num_rows; ++i) {
@@ -53,7 +53,8 @@ static void signed_dual(const bn_dual_lp *lp, double *y)
     }
     for (int64_t k = 0; k < lp->num_t; ++k) {
         const int64_t i = lp->row_t[k];
-        y[i] = isfinite(lp->col_upper[lp->col_t[k]]) ? (y[i] < -1.0 ? -1.0 : y[i]) : -1.0;
+        const double floor = lp->cost[lp->col_t[k]];
+        y[i] = isfinite(lp->col_upper[lp->col_t[k]]) ? (y[i] < floor ? floor : y[i]) : floor;
     }
 }
 

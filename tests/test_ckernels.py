@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import itertools
 import logging
 import sys
 import threading
@@ -534,8 +535,10 @@ def test_c_weak_duality_equals_numpy_twin(seed):
     compiled, twin, pairs = _dual_cases(seed)
     assert compiled.compiled and not twin.compiled
     bounded = 0
-    for data, y in pairs:
-        a, b = compiled.sums(data, y), twin.sums(data, y)
+    unit = np.zeros(compiled.layout.num_cols)  # a tightening LP's cost (t costs 0)
+    unit[compiled.layout.col_g[0]] = -1.0
+    for (data, y), cost in itertools.product(pairs, (None, unit)):
+        a, b = compiled.sums(data, y, cost), twin.sums(data, y, cost)
         if b.low == -np.inf:
             assert a.low == -np.inf and compiled.bound(data, y) == np.inf
             continue
@@ -543,12 +546,14 @@ def test_c_weak_duality_equals_numpy_twin(seed):
         assert abs(a.low - b.low) <= b.allowance
         assert a.allowance == pytest.approx(b.allowance, rel=1e-12)
         np.testing.assert_allclose(a.reduced, b.reduced, rtol=1e-12, atol=1e-12)
+        if cost is not None:
+            continue
         pa, pb = compiled.bound_with_phases(data, y), twin.bound_with_phases(data, y)
         assert abs(pa.value - pb.value) <= 2 * b.allowance
         for x, z in zip(pa.phases.if_inactive + pa.phases.if_active,
                         pb.phases.if_inactive + pb.phases.if_active):
             np.testing.assert_allclose(x, z, rtol=0, atol=2 * b.allowance)
-    assert 0 < bounded < len(pairs)  # both outcomes are exercised
+    assert 0 < bounded < 2 * len(pairs)  # both outcomes are exercised
 
 
 def _dual_args(seed=0):

@@ -870,6 +870,33 @@ def test_issue3_lp_extremes_ignore_optima_with_infeasible_duals():
     assert np.all(doubtful.lower == -np.inf) and np.all(doubtful.upper == np.inf)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
+    # each extreme of the LP tightening is the weak-duality bound from its solve's
+    # duals: an objective value misreported by 0.1 or noisy duals never give a
+    # lower bound above the true minimum or an upper bound below the true maximum
+    # (cold linprog's), and HiGHS's true duals give the extremes themselves
+    from bnblip.lp.backend import HighspyBackend, LinprogBackend
+
+    rng = np.random.default_rng(8370 + seed)
+    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    box = Box(-np.ones(2), np.ones(2))
+    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    cols = np.concatenate([layout.col_z[1], layout.col_g])
+    truth = LinprogBackend(layout).extremes(data, cols)
+    assert np.isfinite(truth.lower).all() and np.isfinite(truth.upper).all()
+    slack = 1e-9 * (1.0 + np.abs(truth.lower) + np.abs(truth.upper))
+    for drop, noise in ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 1e-2)):
+        backend = HighspyBackend(layout)
+        backend.highs = _LyingHighs(backend.highs, drop, noise)
+        ext = backend.extremes(data, cols)
+        assert np.all(ext.lower <= truth.lower + slack)
+        assert np.all(ext.upper >= truth.upper - slack)
+        if noise == 0.0:
+            np.testing.assert_allclose(ext.lower, truth.lower, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(ext.upper, truth.upper, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("kernels", ["auto", "numba"])
 def test_issue3_functional_views_and_other_dtypes_are_solved(kernels):
     # the compiled kernels take contiguous float64 only; a Problem may hold a strided

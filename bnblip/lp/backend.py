@@ -274,11 +274,6 @@ class HighspyBackend:
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
         self._duality = WeakDuality(layout, self._folder.constant)
 
-    def _load(self, data: NodeData) -> bool:
-        """Send ``data`` (with small entries folded) to the model; return whether
-        HiGHS took all of it."""
-        return self._send(self._folder.node(data))
-
     def _send(self, data: NodeData) -> bool:
         """Send folded ``data`` to the model, only the entries that differ from what
         it holds; return whether HiGHS took all of it (if not, the model is not the
@@ -385,14 +380,18 @@ class HighspyBackend:
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
-        if not self._load(data):
+        """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound
+        from its solve's row duals (:meth:`WeakDuality.lower_bound`), which holds
+        whatever HiGHS's tolerances, not HiGHS's objective value."""
+        sent = self._folder.node(data)
+        if not self._send(sent):
             return Extremes(np.full(len(cols), -np.inf), np.full(len(cols), np.inf), 0)
         h = self.highs
         ms = self._highspy.HighsModelStatus
         lay = self.layout
-        zero = np.zeros(lay.num_cols)
+        cost = np.zeros(lay.num_cols)  # the objective of the LP being solved
         every = self._all_cols
-        h.changeColsCost(lay.num_cols, every, zero)
+        h.changeColsCost(lay.num_cols, every, cost)
         h.setOptionValue("objective_bound", np.inf)
         self._basis = None
         lows = np.full(len(cols), -np.inf)
@@ -409,7 +408,10 @@ class HighspyBackend:
                     if status == ms.kInfeasible:
                         return _infeasible(len(cols), solved)
                     if status == ms.kOptimal and self._settled(status, info):
-                        out[i] = sense * info.objective_function_value
+                        cost[col] = sense
+                        out[i] = sense * self._duality.lower_bound(
+                            sent, np.asarray(h.getSolution().row_dual), cost)
+                        cost[col] = 0.0
                 h.changeColCost(int(col), 0.0)
         finally:
             h.changeColsCost(lay.num_cols, every, lay.cost)

@@ -541,9 +541,10 @@ class WeakDuality:
     ``y`` may be a parent's optimal duals (a bound before solving) or the LP's own
     (the bound reported after solving).  First ``y`` is moved to the sign its row
     admits (a row unbounded above gets ``y >= 0``, one unbounded below ``y <= 0``) and
-    the objective rows' ``y`` to ``[-1, 0]`` (``-1`` where ``t`` has no upper bound), so
-    that ``r`` is exactly zero or of the right sign on ``t``, the only columns without
-    finite bounds.  Any other column with an infinite bound gives no bound.  With
+    the objective rows' ``y`` to ``[c_t, 0]`` (``c_t``, the cost of their ``t``: -1 for
+    the node LP, 0 for bound tightening, where ``t`` has no upper bound), so that ``r``
+    is exactly zero or of the right sign on ``t``, the only columns without finite
+    bounds.  Any other column with an infinite bound gives no bound.  With
     ``d``'s bounds set to ``[v, v]`` the same sums bound the maximum with that phase.
 
     Parameters
@@ -592,6 +593,12 @@ class WeakDuality:
         sums = self.sums(data, row_dual)
         return -sums.low + sums.allowance if math.isfinite(sums.low) else INF
 
+    def lower_bound(self, data: NodeData, row_dual: np.ndarray, cost: np.ndarray) -> float:
+        """Lower bound of the minimum of ``cost @ v`` over ``data``'s LP (``-inf``
+        when there is none)."""
+        sums = self.sums(data, row_dual, cost)
+        return sums.low - sums.allowance if math.isfinite(sums.low) else -INF
+
     def bound_with_phases(self, data: NodeData, row_dual: np.ndarray) -> DualBound:
         """:meth:`bound` and the bounds with each free ``d`` fixed (from one pass).
 
@@ -611,21 +618,25 @@ class WeakDuality:
             active.append(-(rest + r) + sums.allowance)
         return DualBound(-sums.low + sums.allowance, PhaseBounds(tuple(inactive), tuple(active)))
 
-    def sums(self, data: NodeData, row_dual: np.ndarray) -> DualSums:
-        """The weak-duality sums of ``data``'s LP from multipliers ``row_dual``."""
+    def sums(self, data: NodeData, row_dual: np.ndarray,
+             cost: np.ndarray | None = None) -> DualSums:
+        """The weak-duality sums of ``data``'s LP from multipliers ``row_dual``, for
+        the minimisation of ``cost`` (default the layout's, ``-sum t``)."""
         row_dual = np.asarray(row_dual, dtype=np.float64)
+        cost = self.layout.cost if cost is None else np.asarray(cost, dtype=np.float64)
         if self._kernel is None:
-            return self._sums_numpy(data, row_dual)
+            return self._sums_numpy(data, row_dual, cost)
         values = self._values.copy()
         values[self._slots] = data.coefs
         reduced = np.empty(self.layout.num_cols)
         low, spread = self._kernel(
-            self._indptr, self._indices, values, self.layout.cost, self._bounded_i8,
+            self._indptr, self._indices, values, cost, self._bounded_i8,
             self._row_t, self._col_t, row_dual, data.col_lower, data.col_upper,
             data.row_lower, data.row_upper, reduced)
         return DualSums(low, self.rounding * spread, reduced)
 
-    def _sums_numpy(self, data: NodeData, row_dual: np.ndarray) -> DualSums:
+    def _sums_numpy(self, data: NodeData, row_dual: np.ndarray,
+                    cost: np.ndarray) -> DualSums:
         """NumPy twin of the C kernel ``bnblip._ckernels.weak_duality_kernel`` (the
         node coefficients added to the constant matrix's products, not set into it)."""
         lay = self.layout
@@ -633,9 +644,9 @@ class WeakDuality:
         if not (np.isfinite(data.col_lower[self._bounded]).all()
                 and np.isfinite(data.col_upper[self._bounded]).all()):
             return nothing
-        y = self._signed(data, row_dual)
+        y = self._signed(data, row_dual, cost)
         terms = y[lay.coef_rows] * data.coefs
-        reduced = lay.cost - self._transposed @ y - \
+        reduced = cost - self._transposed @ y - \
             np.bincount(lay.coef_cols, terms, minlength=lay.num_cols)
         rows = _dual_terms(y, data.row_lower, data.row_upper)
         cols = _dual_terms(reduced, data.col_lower, data.col_upper)
@@ -643,18 +654,18 @@ class WeakDuality:
         if not math.isfinite(low):
             return nothing
         scale = self._abs_transposed @ np.abs(y) + \
-            np.bincount(lay.coef_cols, np.abs(terms), minlength=lay.num_cols) + np.abs(lay.cost)
+            np.bincount(lay.coef_cols, np.abs(terms), minlength=lay.num_cols) + np.abs(cost)
         reach = np.where(self._bounded, np.maximum(np.abs(data.col_lower),
                                                     np.abs(data.col_upper)), 0.0)
         spread = float(scale @ reach) + float(np.abs(rows).sum()) + float(np.abs(cols).sum())
         return DualSums(low, self.rounding * spread, reduced)
 
-    def _signed(self, data: NodeData, row_dual: np.ndarray) -> np.ndarray:
+    def _signed(self, data: NodeData, row_dual: np.ndarray, cost: np.ndarray) -> np.ndarray:
         y = np.where(np.isfinite(data.row_upper), row_dual, np.maximum(row_dual, 0.0))
         y = np.where(np.isfinite(data.row_lower), y, np.minimum(y, 0.0))
-        rt = self.layout.row_t
-        y_t = np.maximum(y[rt], -1.0)
-        y[rt] = np.where(np.isfinite(data.col_upper[self.layout.col_t]), y_t, -1.0)
+        rt, ct = self.layout.row_t, self.layout.col_t
+        y_t = np.maximum(y[rt], cost[ct])
+        y[rt] = np.where(np.isfinite(data.col_upper[ct]), y_t, cost[ct])
         return y
 
 
