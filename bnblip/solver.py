@@ -66,9 +66,9 @@ from bnblip.incumbent import (
     preactivation_scales,
 )
 from bnblip.lp.backend import BACKENDS, Extremes, LPStatus
+from bnblip.lp.duality import PhaseBounds
 from bnblip.lp.relaxation import (
     NodeData,
-    PhaseBounds,
     RelaxationLayout,
     SolutionCheck,
     build_layout,
@@ -852,7 +852,7 @@ class _Search:
         """Phases decided by an LP's duals: a free neuron is fixed when the bound of
         the LP with its other phase, widened by the LP margin, is below the
         incumbent (reduced-cost fixing; the bounds are
-        :meth:`bnblip.lp.relaxation.WeakDuality.bound_with_phases`)."""
+        :meth:`bnblip.lp.duality.WeakDuality.bound_with_phases`)."""
         lower = self.lower
         if bounds is None or not (lower > 0.0 and math.isfinite(lower)):
             return None

@@ -3,13 +3,17 @@
 
 #include <math.h>
 
-/* min(dual * lower, dual * upper), 0 when dual is 0 (even against an infinite bound). */
+/* min(dual * lower, dual * upper), 0 when dual is 0 (even against an infinite
+ * bound), NaN when either product is NaN (so that it gives no bound). */
 static double dual_term(double dual, double lower, double upper)
 {
     if (dual == 0.0) {
         return 0.0;
     }
     double a = dual * lower, b = dual * upper;
+    if (isnan(a) || isnan(b)) {
+        return NAN;
+    }
     return a < b ? a : b;
 }
 
@@ -53,8 +57,8 @@ static void signed_dual(const bn_dual_lp *lp, double *y)
     }
     for (int64_t k = 0; k < lp->num_t; ++k) {
         const int64_t i = lp->row_t[k];
-        const double floor = lp->cost[lp->col_t[k]];
-        y[i] = isfinite(lp->col_upper[lp->col_t[k]]) ? (y[i] < floor ? floor : y[i]) : floor;
+        const double least = lp->cost[lp->col_t[k]];
+        y[i] = isfinite(lp->col_upper[lp->col_t[k]]) ? (y[i] < least ? least : y[i]) : least;
     }
 }
 
@@ -65,6 +69,9 @@ int bn_weak_duality(const bn_dual_lp *lp, double *y, double *reduced, double *lo
     *spread = 0.0;
     if (!indices_in_range(lp)) {
         return -1;
+    }
+    for (int64_t j = 0; j < lp->num_cols; ++j) {
+        reduced[j] = NAN; /* as left when there is no bound */
     }
     for (int64_t j = 0; j < lp->num_cols; ++j) {
         if (lp->bounded[j] && !(isfinite(lp->col_lower[j]) && isfinite(lp->col_upper[j]))) {

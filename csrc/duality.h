@@ -1,6 +1,6 @@
 /*
  * Weak-duality sums of a node LP (twin of WeakDuality.sums in
- * bnblip/lp/relaxation.py): for row multipliers y, moved to the signs their
+ * bnblip/lp/duality.py): for row multipliers y, moved to the signs their
  * rows admit (an objective row's to [cost of its t, 0]), and reduced costs
  * r = cost - A^T y,
  *   low    = sum_i min(y_i rl_i, y_i ru_i) + sum_j min(r_j l_j, r_j u_j)

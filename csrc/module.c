@@ -3,7 +3,7 @@
  *
  * Every bound function takes the arguments of the Numba kernel of the same name in
  * bnblip/bounds/kernels.py (positionally; weak_duality_kernel is the twin of
- * WeakDuality.sums in bnblip/lp/relaxation.py), checks them (dtype, C-contiguity,
+ * WeakDuality.sums in bnblip/lp/duality.py), checks them (dtype, C-contiguity,
  * lengths, writability of outputs, consistency of the packed network) and
  * raises TypeError / ValueError with a message naming the argument, then
  * computes with the GIL released.
@@ -395,6 +395,13 @@ static PyObject *weak_duality_kernel(PyObject *self, PyObject *const *args, Py_s
         return NULL;
     }
     bn_dual_lp lp;
+    /* cost, row_lower and row_t set the sizes: checked first */
+    lp.cost = array_data(args[3], "cost", NPY_FLOAT64, 0, 1, 0);
+    lp.row_lower = lp.cost ? array_data(args[10], "row_lower", NPY_FLOAT64, 0, 1, 0) : NULL;
+    lp.row_t = lp.row_lower ? array_data(args[5], "row_t", NPY_INT64, 0, 1, 0) : NULL;
+    if (lp.row_t == NULL) {
+        return NULL;
+    }
     lp.num_cols = (int64_t)array_length(args[3]);
     lp.num_rows = (int64_t)array_length(args[10]);
     lp.num_t = (int64_t)array_length(args[5]);
@@ -406,18 +413,15 @@ static PyObject *weak_duality_kernel(PyObject *self, PyObject *const *args, Py_s
     }
     lp.indices = lp.indptr ? array_data(args[1], "indices", NPY_INT64, nnz, 0, 0) : NULL;
     lp.values = lp.indices ? input(args[2], "values", nnz) : NULL;
-    lp.cost = lp.values ? input(args[3], "cost", (npy_intp)lp.num_cols) : NULL;
-    lp.bounded = lp.cost ? array_data(args[4], "bounded", NPY_INT8, (npy_intp)lp.num_cols, 0, 0)
-                         : NULL;
-    lp.row_t = lp.bounded ? array_data(args[5], "row_t", NPY_INT64, (npy_intp)lp.num_t, 0, 0)
+    lp.bounded = lp.values ? array_data(args[4], "bounded", NPY_INT8, (npy_intp)lp.num_cols, 0,
+                                        0)
+                           : NULL;
+    lp.col_t = lp.bounded ? array_data(args[6], "col_t", NPY_INT64, (npy_intp)lp.num_t, 0, 0)
                           : NULL;
-    lp.col_t = lp.row_t ? array_data(args[6], "col_t", NPY_INT64, (npy_intp)lp.num_t, 0, 0)
-                        : NULL;
     lp.row_dual = lp.col_t ? input(args[7], "row_dual", (npy_intp)lp.num_rows) : NULL;
     lp.col_lower = lp.row_dual ? input(args[8], "col_lower", (npy_intp)lp.num_cols) : NULL;
     lp.col_upper = lp.col_lower ? input(args[9], "col_upper", (npy_intp)lp.num_cols) : NULL;
-    lp.row_lower = lp.col_upper ? input(args[10], "row_lower", (npy_intp)lp.num_rows) : NULL;
-    lp.row_upper = lp.row_lower ? input(args[11], "row_upper", (npy_intp)lp.num_rows) : NULL;
+    lp.row_upper = lp.col_upper ? input(args[11], "row_upper", (npy_intp)lp.num_rows) : NULL;
     double *reduced = lp.row_upper ? output(args[12], "reduced", (npy_intp)lp.num_cols) : NULL;
     if (reduced == NULL) {
         return NULL;
@@ -465,7 +469,7 @@ static PyMethodDef methods[] = {
     {"weak_duality_kernel", (PyCFunction)(void (*)(void))weak_duality_kernel, METH_FASTCALL,
      "weak_duality_kernel(indptr, indices, values, cost, bounded, row_t, col_t, row_dual, "
      "col_lower, col_upper, row_lower, row_upper, reduced) -> (low, spread)\n\n"
-     "Weak-duality sums of a node LP (bnblip.lp.relaxation.WeakDuality.sums)."},
+     "Weak-duality sums of a node LP (bnblip.lp.duality.WeakDuality.sums)."},
     {"linear_work_size", linear_work_size, METH_O,
      "linear_work_size(net) -> int\n\nElements linear_forward_kernel needs in work."},
     {NULL, NULL, 0, NULL},
@@ -474,7 +478,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "bnblip._ckernels",
     "C twins of the Numba bound-propagation kernels (bnblip.bounds.kernels) and the "
-    "weak-duality sums of node LPs (bnblip.lp.relaxation).", -1, methods,
+    "weak-duality sums of node LPs (bnblip.lp.duality).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -106,7 +106,8 @@ def _assert_close(got, ref, magnitudes=None):
         g = np.asarray(g)
         scale = np.maximum(max(float(np.max(np.abs(r), initial=0.0)), 1e-300), m)
         with np.errstate(invalid="ignore"):
-            ok = (g == r) | (np.abs(g - r) <= 1e-12 * (np.abs(r) + scale))
+            ok = (g == r) | (np.isnan(g) & np.isnan(r)) | \
+                (np.abs(g - r) <= 1e-12 * (np.abs(r) + scale))
         assert np.all(ok), f"twins differ: {g[~ok]} vs {r[~ok]} (scale {scale[~ok]})"
 
 

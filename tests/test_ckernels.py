@@ -508,7 +508,8 @@ def _dual_cases(seed):
     """A node LP's weak-duality objects (C and NumPy twin) and (data, multipliers)
     pairs: the parent's optimal duals, noisy and zero ones, a NaN, a column that
     must be bounded and is not, and a row unbounded on both sides."""
-    from bnblip.lp.relaxation import WeakDuality, constant_part
+    from bnblip.lp.duality import WeakDuality
+    from bnblip.lp.relaxation import constant_part
     from tests.test_solver import _root_children
 
     layout, _, parent, kids = _root_children(8360 + seed)
@@ -556,11 +557,16 @@ def test_c_weak_duality_equals_numpy_twin(seed):
     assert 0 < bounded < 2 * len(pairs)  # both outcomes are exercised
 
 
+ROWS_OF_DUAL_ARGS = 117
+"""Rows of the LP of :func:`_dual_args` (checked there)."""
+
+
 def _dual_args(seed=0):
     compiled, _, pairs = _dual_cases(seed)
     data, y = pairs[0]
     values = compiled._values.copy()
     values[compiled._slots] = data.coefs
+    assert compiled.layout.num_rows == ROWS_OF_DUAL_ARGS
     return [compiled._indptr, compiled._indices, values, compiled.layout.cost,
             compiled._bounded_i8, compiled._row_t, compiled._col_t, y, data.col_lower,
             data.col_upper, data.row_lower, data.row_upper, np.empty(compiled.layout.num_cols)]
@@ -569,6 +575,24 @@ def _dual_args(seed=0):
 def _out_of_range(a):
     a = a.copy()
     a[-1] = 10**6
+    return a
+
+
+def _not_monotone(indptr):
+    a = indptr.copy()
+    a[1], a[2] = a[2], a[1] - 1  # the end entry (the count) is kept
+    return a
+
+
+def _one_past_the_rows(indices):
+    a = indices.copy()
+    a[0] = ROWS_OF_DUAL_ARGS
+    return a
+
+
+def _negative(a):
+    a = a.copy()
+    a[0] = -1
     return a
 
 
@@ -583,6 +607,12 @@ DUAL_BAD_ARGS = [
     (12, _readonly, ValueError, "reduced must be writable"),
     (1, _out_of_range, ValueError, "index out of range"),
     (5, _out_of_range, ValueError, "index out of range"),
+    (0, _not_monotone, ValueError, "index out of range"),
+    (1, _one_past_the_rows, ValueError, "index out of range"),
+    (6, _negative, ValueError, "index out of range"),
+    (6, _out_of_range, ValueError, "index out of range"),
+    (3, lambda a: list(a), TypeError, "cost must be a numpy.ndarray"),
+    (10, lambda a: a.astype(np.float32), TypeError, "row_lower must have dtype float64"),
 ]
 
 
@@ -602,11 +632,11 @@ def test_c_weak_duality_rejects_bad_arguments(index, mutate, error, message):
 
 
 def test_weak_duality_without_extension_uses_the_numpy_twin(monkeypatch, caplog):
-    from bnblip.lp.relaxation import WeakDuality
+    from bnblip.lp.duality import WeakDuality
 
     compiled, twin, pairs = _dual_cases(1)
     monkeypatch.setitem(sys.modules, "bnblip._ckernels", None)
-    with caplog.at_level(logging.DEBUG, logger="bnblip.lp.relaxation"):
+    with caplog.at_level(logging.DEBUG, logger="bnblip.lp.duality"):
         fallback = WeakDuality(compiled.layout, twin._transposed.T)
     assert not fallback.compiled
     assert any("NumPy twin" in rec.getMessage() for rec in caplog.records)

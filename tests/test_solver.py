@@ -529,7 +529,8 @@ def test_issue3_weak_duality_bounds_child_lps_from_any_multipliers(seed):
     # child's own duals is at least the child's LP maximum; with its own optimal
     # duals it is the maximum (so the matrix it rebuilds is the LP's)
     from bnblip.lp.backend import HighspyBackend, LPStatus
-    from bnblip.lp.relaxation import WeakDuality, constant_part
+    from bnblip.lp.duality import WeakDuality
+    from bnblip.lp.relaxation import constant_part
 
     layout, _, parent, kids = _root_children(8300 + seed)
     duality = WeakDuality(layout, constant_part(layout))
@@ -599,7 +600,8 @@ def test_issue3_rejected_lp_data_fails_the_node_and_is_sent_again(bad):
 
 
 def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
-    from bnblip.lp.relaxation import WeakDuality, constant_part
+    from bnblip.lp.duality import WeakDuality
+    from bnblip.lp.relaxation import constant_part
 
     layout, _, parent, kids = _root_children(8310)
     data = kids[0]
@@ -609,6 +611,90 @@ def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
     duality = WeakDuality(layout, constant_part(layout))
     assert math.isfinite(duality.bound(data, parent.basis.row_dual))
     assert duality.bound(free, parent.basis.row_dual) == math.inf
+
+
+def _exact_weak_duality(duality, data, y, cost, fixed=None):
+    """The weak-duality sum of :class:`bnblip.lp.duality.WeakDuality` in exact
+    rational arithmetic from the signed multipliers ``y`` (``None`` when a term is
+    infinite); ``fixed = (column, value)`` fixes one column's bounds."""
+    from fractions import Fraction
+
+    exact = [Fraction(float(v)) for v in y]
+
+    def term(dual, lower, upper):
+        if dual == 0:
+            return Fraction(0)
+        products = [dual * Fraction(float(b)) if math.isfinite(b) else
+                    (math.inf if (dual > 0) == (b > 0) else -math.inf) for b in (lower, upper)]
+        low = min(products)
+        return None if low == -math.inf else low
+
+    values = duality._values.copy()
+    values[duality._slots] = data.coefs
+    total = Fraction(0)
+    for i in range(data.row_lower.size):
+        t = term(exact[i], data.row_lower[i], data.row_upper[i])
+        if t is None:
+            return None
+        total += t
+    for j in range(cost.size):
+        r = Fraction(float(cost[j])) - sum(
+            (Fraction(float(values[p])) * exact[duality._indices[p]]
+             for p in range(duality._indptr[j], duality._indptr[j + 1])), Fraction(0))
+        lower, upper = (fixed[1], fixed[1]) if fixed and fixed[0] == j else \
+            (data.col_lower[j], data.col_upper[j])
+        t = term(r, lower, upper)
+        if t is None:
+            return None
+        total += t
+    return total
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_issue3_weak_duality_allowance_covers_its_rounding_exactly(compiled, monkeypatch):
+    # against exact rational arithmetic, with the allowance's 1e-12 floor removed so
+    # that its size rule alone is tested, on multipliers of magnitudes 1e-8..1e8 and
+    # random signs (large cancellations): the value, the bounds with a phase fixed
+    # and the tightening's lower bound each lie on the safe side of the exact sum,
+    # and within the allowance of it
+    from fractions import Fraction
+
+    import bnblip.lp.duality as duality_module
+    from bnblip.lp.relaxation import constant_part
+
+    monkeypatch.setattr(duality_module, "DUAL_ROUNDING", 0.0)
+    layout, _, parent, kids = _root_children(8380)
+    duality = duality_module.WeakDuality(layout, constant_part(layout), compiled=compiled)
+    rng = np.random.default_rng(8380)
+    unit = np.zeros(layout.num_cols)
+    unit[layout.col_z[1][0]] = 1.0
+    checked = 0
+    for data in kids[:2]:
+        for trial in range(4):
+            y = 10.0 ** rng.uniform(-8, 8, layout.num_rows) * rng.choice([-1.0, 1.0],
+                                                                         layout.num_rows)
+            if trial == 0:
+                y = parent.basis.row_dual
+            sums = duality.sums(data, y)
+            exact = _exact_weak_duality(duality, data, duality._signed(data, y, layout.cost),
+                                        layout.cost)
+            if exact is None:
+                continue
+            assert 0 < sums.allowance and abs(Fraction(sums.low) - exact) <= sums.allowance
+            found = duality.bound_with_phases(data, y)
+            assert found.value == -sums.low + sums.allowance and Fraction(found.value) >= -exact
+            k, col = 0, layout.col_d[0][0]
+            if data.col_lower[col] < data.col_upper[col]:
+                for value, bound in ((0.0, found.phases.if_inactive[k][0]),
+                                     (1.0, found.phases.if_active[k][0])):
+                    fixed = _exact_weak_duality(duality, data, duality._signed(
+                        data, y, layout.cost), layout.cost, (col, value))
+                    assert Fraction(bound) >= -fixed
+            low = duality.lower_bound(data, y, unit)
+            exact_low = _exact_weak_duality(duality, data, duality._signed(data, y, unit), unit)
+            assert exact_low is None or Fraction(low) <= exact_low
+            checked += 1
+    assert checked >= 4
 
 
 class _LyingHighs:
@@ -649,7 +735,7 @@ class _LyingHighs:
         sol, lying = self.real.getSolution(), self
 
         class Solution:
-            col_value, col_dual = sol.col_value, sol.col_dual
+            col_value, col_dual, dual_valid = sol.col_value, sol.col_dual, sol.dual_valid
             row_dual = (np.zeros(len(sol.row_dual)) if lying.runs <= lying.bound_runs else
                         np.asarray(sol.row_dual) + lying.noise *
                         lying.rng.normal(size=len(sol.row_dual)))
@@ -692,7 +778,8 @@ def test_issue3_lp_values_and_cutoffs_rest_on_weak_duality_not_on_highs_word(see
 @pytest.mark.parametrize("seed", range(3))
 def test_issue3_backend_cuts_off_a_node_from_the_warm_duals_without_solving(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
-    from bnblip.lp.relaxation import WeakDuality, constant_part
+    from bnblip.lp.duality import WeakDuality
+    from bnblip.lp.relaxation import constant_part
 
     layout, backend, parent, kids = _root_children(8320 + seed)
     duality = WeakDuality(layout, constant_part(layout))
@@ -868,6 +955,60 @@ def test_issue3_lp_extremes_ignore_optima_with_infeasible_duals():
     doubtful = backend.extremes(data, cols)
     assert doubtful.solved == honest.solved == 2 * cols.size
     assert np.all(doubtful.lower == -np.inf) and np.all(doubtful.upper == np.inf)
+
+
+class _ClaimsInfeasible:
+    """A HiGHS model that solves for real but calls every LP infeasible, or one
+    whose solutions come without valid duals."""
+
+    def __init__(self, real, infeasible=True):
+        self.real, self.infeasible = real, infeasible
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def getModelStatus(self):  # noqa: N802 (highspy's name)
+        import highspy
+
+        return highspy.HighsModelStatus.kInfeasible if self.infeasible else \
+            self.real.getModelStatus()
+
+    def getSolution(self):  # noqa: N802
+        sol = self.real.getSolution()
+
+        class Solution:
+            col_value, row_dual, dual_valid = sol.col_value, sol.row_dual, False
+        return Solution()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
+    # an LP is infeasible only when HiGHS's dual ray proves it (weak duality, zero
+    # cost); a claim without proof fails the node, as do duals HiGHS calls invalid
+    from bnblip.lp.backend import HighspyBackend, LPStatus
+
+    rng, net, box = _random_net_box(8390 + seed, [3, 7, 6, 2], 0.6)
+    layout, data = _root_lp_data(net, box, rng.normal(size=2),
+                                 DirectionSet(-np.ones(3), np.ones(3)))
+    lower, upper = data.col_lower.copy(), data.col_upper.copy()
+    z = layout.col_z[1][0]
+    lower[z], upper[z] = upper[z] + 1.0, upper[z] + 2.0  # above what the layer reaches
+    infeasible = replace(data, col_lower=lower, col_upper=upper)
+    cols = layout.col_z[0]
+    backend = HighspyBackend(layout)
+    assert backend.solve(infeasible).status is LPStatus.INFEASIBLE
+    assert backend.extremes(infeasible, cols).infeasible
+    assert backend.solve(data).status is LPStatus.OPTIMAL
+    backend.highs = _ClaimsInfeasible(backend.highs)
+    assert backend.solve(data).status is LPStatus.FAILED
+    unproved = backend.extremes(data, cols)
+    assert not unproved.infeasible
+    assert np.all(unproved.lower == -np.inf) and np.all(unproved.upper == np.inf)
+    backend = HighspyBackend(layout)
+    backend.highs = _ClaimsInfeasible(backend.highs, infeasible=False)
+    assert backend.solve(data).status is LPStatus.FAILED
+    no_duals = backend.extremes(data, cols)
+    assert np.all(no_duals.lower == -np.inf) and np.all(no_duals.upper == np.inf)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -17,13 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from bnblip.lp.relaxation import (
-    NodeData,
-    PhaseBounds,
-    RelaxationLayout,
-    WeakDuality,
-    constant_part,
-)
+from bnblip.lp.duality import PhaseBounds, WeakDuality
+from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
 from bnblip.lp.sanitize import fold_small_entries
 from bnblip.lp.small import quiet_highs
 from bnblip.options import DEFAULT_TOLERANCES
@@ -52,6 +47,7 @@ class LPStatus(enum.Enum):
 
     OPTIMAL = "optimal"
     INFEASIBLE = "infeasible"
+    """Infeasible (:class:`HighspyBackend`: as proved by HiGHS's dual ray)."""
     CUTOFF = "cutoff"
     """The optimum is proven to be at most the requested cutoff (dual bound)."""
     FAILED = "failed"
@@ -67,7 +63,8 @@ class LPSolution:
     value : float
         Maximum of the relaxation objective (``nan`` unless optimal; the cutoff
         for status ``CUTOFF``).  :class:`HighspyBackend` reports the weak-duality
-        bound from the solve's own duals, above the maximum by rounding only.
+        bound from the solve's own duals: never below the maximum, and above it by
+        rounding only when the duals are as accurate as HiGHS reports.
     x : ndarray or None
         The input part of the optimal solution.
     basis : object or None
@@ -79,7 +76,7 @@ class LPSolution:
     phases : PhaseBounds or None
         When optimal (and the backend has the duals), bounds of the maximum with
         each relaxed phase fixed (see
-        :meth:`bnblip.lp.relaxation.WeakDuality.bound_with_phases`).
+        :meth:`bnblip.lp.duality.WeakDuality.bound_with_phases`).
     """
 
     status: LPStatus
@@ -273,6 +270,7 @@ class HighspyBackend:
                                 np.array(layout.row_upper_base, dtype=np.float64))
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
         self._duality = WeakDuality(layout, self._folder.constant)
+        self._zero_cost = np.zeros(layout.num_cols)
 
     def _send(self, data: NodeData) -> bool:
         """Send folded ``data`` to the model, only the entries that differ from what
@@ -313,19 +311,36 @@ class HighspyBackend:
         ms = self._highspy.HighsModelStatus
         self._basis = None
         if status == ms.kObjectiveBound:
-            row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
-            self._basis = _Warm(h.getBasis(), row_dual, self)
-            if self._duality.bound(sent, row_dual) <= cutoff:
+            row_dual = self._row_dual(h.getSolution())
+            if row_dual is not None and self._duality.bound(sent, row_dual) <= cutoff:
+                self._basis = _Warm(h.getBasis(), row_dual, self)
                 return LPSolution(LPStatus.CUTOFF, float(cutoff), None, self._basis)
             # HiGHS's dual bound is not confirmed by its duals: solve to the end
             h.setOptionValue("objective_bound", np.inf)
             status, info = self._run_settled()
-            self._basis = None
         if status == ms.kOptimal:
             return self._optimal(sent)
-        if status == ms.kInfeasible:
+        if status == ms.kInfeasible and self._proved_infeasible(sent):
             return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
         return LPSolution(LPStatus.FAILED, float("nan"), None)
+
+    def _row_dual(self, solution) -> np.ndarray | None:
+        """The row duals of a HiGHS solution, ``None`` unless HiGHS calls them valid
+        and there is one per row."""
+        row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+        if not solution.dual_valid or row_dual.shape != (self.layout.num_rows,):
+            return None
+        return row_dual
+
+    def _proved_infeasible(self, sent: NodeData) -> bool:
+        """Whether HiGHS's dual ray proves the LP infeasible: weak duality with zero
+        cost, from the ray or its negative, gives a positive lower bound of 0."""
+        _, has_ray, ray = self.highs.getDualRay()
+        ray = np.asarray(ray, dtype=np.float64)
+        if not has_ray or ray.shape != (self.layout.num_rows,):
+            return False
+        return any(self._duality.lower_bound(sent, sign * ray, self._zero_cost) > 0.0
+                   for sign in (1.0, -1.0))
 
     def _run_settled(self) -> tuple[object, object]:
         """Run HiGHS, once more cold if its answer cannot be used (numerical
@@ -346,12 +361,14 @@ class HighspyBackend:
         HiGHS's tolerances: with duals as accurate as HiGHS reports they exceed its
         objective value by rounding only, with less accurate ones they stay above the
         maximum where that value may not.  The run counts as failed if they give no
-        bound."""
+        bound (or HiGHS has no valid duals)."""
         h = self.highs
         lay = self.layout
         solution = h.getSolution()
         values = np.asarray(solution.col_value, dtype=np.float64)
-        row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+        row_dual = self._row_dual(solution)
+        if row_dual is None:
+            return LPSolution(LPStatus.FAILED, float("nan"), None)
         certified = self._duality.bound_with_phases(sent, row_dual)
         self._basis = _Warm(h.getBasis(), row_dual, self)
         if not math.isfinite(certified.value):
@@ -382,7 +399,8 @@ class HighspyBackend:
                  deadline: float | None = None) -> Extremes:
         """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound
         from its solve's row duals (:meth:`WeakDuality.lower_bound`), which holds
-        whatever HiGHS's tolerances, not HiGHS's objective value."""
+        whatever HiGHS's tolerances, not HiGHS's objective value, and the LP is
+        infeasible only when HiGHS's dual ray proves it."""
         sent = self._folder.node(data)
         if not self._send(sent):
             return Extremes(np.full(len(cols), -np.inf), np.full(len(cols), np.inf), 0)
@@ -405,12 +423,13 @@ class HighspyBackend:
                     h.changeColCost(int(col), sense)
                     status, info = self._run()
                     solved += 1
-                    if status == ms.kInfeasible:
+                    if status == ms.kInfeasible and self._proved_infeasible(sent):
                         return _infeasible(len(cols), solved)
-                    if status == ms.kOptimal and self._settled(status, info):
+                    row_dual = self._row_dual(h.getSolution()) \
+                        if status == ms.kOptimal and self._settled(status, info) else None
+                    if row_dual is not None:
                         cost[col] = sense
-                        out[i] = sense * self._duality.lower_bound(
-                            sent, np.asarray(h.getSolution().row_dual), cost)
+                        out[i] = sense * self._duality.lower_bound(sent, row_dual, cost)
                         cost[col] = 0.0
                 h.changeColCost(int(col), 0.0)
         finally:
