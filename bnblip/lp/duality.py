@@ -217,8 +217,7 @@ class WeakDuality:
         float
             ``inf`` when the multipliers give no bound.
         """
-        sums = self.sums(data, row_dual)
-        return -sums.low + sums.allowance if math.isfinite(sums.low) else INF
+        return -self.lower_bound(data, row_dual, self.layout.cost)
 
     def lower_bound(self, data: NodeData, row_dual: np.ndarray, cost: np.ndarray) -> float:
         """Lower bound of the minimum of ``cost @ v`` over ``data``'s LP.
