@@ -333,8 +333,9 @@ class HighspyBackend:
         return row_dual
 
     def _proved_infeasible(self, sent: NodeData) -> bool:
-        """Whether HiGHS's dual ray proves the LP infeasible: weak duality with zero
-        cost, from the ray or its negative, gives a positive lower bound of 0."""
+        """Whether HiGHS's dual ray proves the LP infeasible: weak duality for the
+        zero objective, from the ray or its negative, bounds that objective's minimum
+        (0 if the LP had a point) from below by a positive number."""
         _, has_ray, ray = self.highs.getDualRay()
         ray = np.asarray(ray, dtype=np.float64)
         if not has_ray or ray.shape != (self.layout.num_rows,):
