@@ -366,10 +366,10 @@ class HighspyBackend:
         h = self.highs
         lay = self.layout
         solution = h.getSolution()
-        values = np.asarray(solution.col_value, dtype=np.float64)
         row_dual = self._row_dual(solution)
         if row_dual is None:
             return LPSolution(LPStatus.FAILED, float("nan"), None)
+        values = np.asarray(solution.col_value, dtype=np.float64)
         certified = self._duality.bound_with_phases(sent, row_dual)
         self._basis = _Warm(h.getBasis(), row_dual, self)
         if not math.isfinite(certified.value):

@@ -133,14 +133,15 @@ def _slots(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
            cols: np.ndarray) -> np.ndarray:
     """Positions of the entries ``(rows[k], cols[k])`` in a CSR matrix with sorted
     indices (every entry must be present)."""
-    slots = np.empty(rows.size, dtype=np.int64)
-    for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist())):
-        start, stop = indptr[r], indptr[r + 1]
-        slots[k] = start + np.searchsorted(indices[start:stop], c)
-    if slots.size and not (np.all(slots < indptr[rows + 1]) and
-                           np.array_equal(indices[np.minimum(slots, indices.size - 1)], cols)):
+    width = int(max(indices.max(initial=-1), cols.max(initial=-1))) + 1
+    entry_rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    keys = entry_rows * width + indices  # increasing: rows in order, sorted within
+    wanted = rows.astype(np.int64) * width + cols
+    slots = np.searchsorted(keys, wanted)
+    if wanted.size and (keys.size == 0 or
+                        not np.array_equal(keys[np.minimum(slots, keys.size - 1)], wanted)):
         raise ValueError("the LP matrix lacks a slot for a node coefficient")
-    return slots
+    return slots.astype(np.int64)
 
 
 class WeakDuality:
