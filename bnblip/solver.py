@@ -891,8 +891,8 @@ class _Search:
             return None
         sol = self.lp.solve(data, warm, self._lp_cutoff(directions))
         if sol.solved:
-            self.count.lps += 1
-            self.count.node_lps += 1
+            self.count.lps += sol.runs
+            self.count.node_lps += sol.runs
         else:
             self.count.lps_dual_cut += 1
         self.count.time_lp_s += time.perf_counter() - t0

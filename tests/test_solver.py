@@ -1011,6 +1011,101 @@ def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
     assert np.all(no_duals.lower == -np.inf) and np.all(no_duals.upper == np.inf)
 
 
+def _lying_linprog(backend, drop=0.0, noise=0.0, infeasible=False, seed=0):
+    """Make ``backend`` (a LinprogBackend) see ``linprog`` report its objective
+    ``drop`` too low, add ``noise`` to its marginals, or call every LP infeasible
+    (but the elastic LP that checks such a claim, solved for real)."""
+    real = backend._linprog
+    rng = np.random.default_rng(seed)
+
+    def lie(program, cost):
+        res = real(program, cost)
+        if cost.size > backend.layout.num_cols:  # the elastic LP
+            return res
+        if infeasible:
+            res.status = 2
+            return res
+        res.fun = res.fun + drop
+        for part in (res.ineqlin, res.eqlin):
+            part.marginals = part.marginals + noise * rng.normal(size=part.marginals.shape)
+        return res
+
+    backend._linprog = lie
+
+
+def _honest_max(layout, data):
+    """Maximum of the node LP ``data`` by scipy's ``linprog`` (``nan`` unless optimal)."""
+    from bnblip.lp.backend import LinprogBackend
+
+    backend = LinprogBackend(layout)
+    res = backend._linprog(backend._program(backend._folder.node(data)), layout.cost)
+    return -res.fun if res.status == 0 else math.nan
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_linprog_backend_values_rest_on_weak_duality_not_on_scipy_word(seed):
+    # like HighspyBackend, the cold backend reports weak-duality bounds from
+    # linprog's marginals: a misreported objective does not move the value, noisy
+    # marginals never take it below the LP's maximum, and each phase bound is at
+    # least the maximum of the LP with that phase fixed
+    from bnblip.lp.backend import LinprogBackend, LPStatus
+
+    layout, _, _, kids = _root_children(8410 + seed)
+    checked = 0
+    for data in kids:
+        truth = _honest_max(layout, data)
+        if math.isnan(truth):
+            continue
+        slack = 1e-9 * (1.0 + abs(truth))
+        for drop, noise in ((0.0, 0.0), (0.1, 0.0), (0.0, 1e-3), (0.0, 0.5)):
+            backend = LinprogBackend(layout)
+            _lying_linprog(backend, drop, noise, seed=seed)
+            sol = backend.solve(data)
+            assert sol.status is LPStatus.OPTIMAL and sol.value >= truth - slack
+            if noise == 0.0:
+                assert sol.value == pytest.approx(truth, rel=1e-9, abs=1e-9)
+        sol = LinprogBackend(layout).solve(data)
+        for k, col_d in enumerate(layout.col_d):
+            for j in np.flatnonzero(data.col_lower[col_d] < data.col_upper[col_d])[:2]:
+                for phase, bound in ((0.0, sol.phases.if_inactive[k][j]),
+                                     (1.0, sol.phases.if_active[k][j])):
+                    lower, upper = data.col_lower.copy(), data.col_upper.copy()
+                    lower[col_d[j]] = upper[col_d[j]] = phase
+                    fixed = _honest_max(layout, replace(data, col_lower=lower, col_upper=upper))
+                    assert math.isnan(fixed) or fixed <= bound + slack
+                    checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_linprog_infeasibility_is_proved_by_an_elastic_lp(seed):
+    # linprog gives no certificate with an infeasible status: the claim counts only
+    # when the LP with every row elastic proves it (weak duality at zero cost from
+    # its duals), which costs a second LP; a claim on a feasible LP fails the node
+    from bnblip.lp.backend import LinprogBackend, LPStatus
+
+    rng, net, box = _random_net_box(8430 + seed, [3, 7, 6, 2], 0.6)
+    layout, data = _root_lp_data(net, box, rng.normal(size=2),
+                                 DirectionSet(-np.ones(3), np.ones(3)))
+    lower, upper = data.col_lower.copy(), data.col_upper.copy()
+    z = layout.col_z[1][0]
+    lower[z], upper[z] = upper[z] + 1.0, upper[z] + 2.0  # above what the layer reaches
+    infeasible = replace(data, col_lower=lower, col_upper=upper)
+    cols = layout.col_z[0]
+    backend = LinprogBackend(layout)
+    sol = backend.solve(infeasible)
+    assert sol.status is LPStatus.INFEASIBLE and sol.runs == 2
+    ext = backend.extremes(infeasible, cols)
+    assert ext.infeasible and ext.solved == 2
+    assert backend.solve(data).status is LPStatus.OPTIMAL
+    _lying_linprog(backend, infeasible=True)
+    sol = backend.solve(data)
+    assert sol.status is LPStatus.FAILED and sol.runs == 2
+    unproved = backend.extremes(data, cols)
+    assert not unproved.infeasible
+    assert np.all(unproved.lower == -np.inf) and np.all(unproved.upper == np.inf)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
     # each extreme of the LP tightening is the weak-duality bound from its solve's
@@ -1073,7 +1168,8 @@ def test_issue3_extremes_count_the_lps_they_solve(backend_name):
                               row_upper=data.row_upper.copy())
     bad.row_lower[row] = bad.row_upper[row] = far
     empty = backend.extremes(bad, cols)
-    assert empty.infeasible and empty.solved == 1
+    # (linprog's claim is checked by a second LP, which counts)
+    assert empty.infeasible and empty.solved == (2 if backend_name == "linprog" else 1)
     assert np.all(np.isnan(empty.upper))
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bnblip.lp.duality import PhaseBounds, WeakDuality
+from bnblip.lp.duality import PhaseBounds, WeakDuality, csr_slots
 from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
 from bnblip.lp.sanitize import fold_small_entries
 from bnblip.lp.small import quiet_highs
@@ -85,9 +85,14 @@ class LPSolution:
     basis: object | None = None
     values: np.ndarray | None = None
     phases: PhaseBounds | None = None
-    solved: bool = True
-    """Whether an LP was run (``False``: status ``CUTOFF`` from the warm start's
-    duals alone)."""
+    runs: int = 1
+    """LPs run: 0 for status ``CUTOFF`` from the warm start's duals alone, 2 when
+    :class:`LinprogBackend` checked an infeasibility claim with a second LP."""
+
+    @property
+    def solved(self) -> bool:
+        """Whether an LP was run."""
+        return self.runs > 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,7 +302,7 @@ class HighspyBackend:
         warm = basis if isinstance(basis, _Warm) and basis.owner is self else None
         if cutoff is not None and warm is not None and warm.row_dual is not None and \
                 self._duality.bound(sent, warm.row_dual) <= cutoff:
-            return LPSolution(LPStatus.CUTOFF, float(cutoff), None, warm, solved=False)
+            return LPSolution(LPStatus.CUTOFF, float(cutoff), None, warm, runs=0)
         if not self._send(sent):
             self._basis = None
             return LPSolution(LPStatus.FAILED, float("nan"), None)
@@ -438,8 +443,41 @@ class HighspyBackend:
         return Extremes(lows, highs, solved)
 
 
+@dataclass(frozen=True, eq=False)
+class _ScipyLP:
+    """One node LP in ``scipy.optimize.linprog``'s form (``A_ub x <= b_ub``,
+    ``A_eq x = b_eq``) and where its rows came from.
+
+    Attributes
+    ----------
+    a_ub, b_ub, a_eq, b_eq, bounds
+        ``linprog``'s arguments.
+    up, down, equal : ndarray
+        Indices of the LP rows behind ``A_ub``'s first rows (``row <= ru``), its
+        last rows (``-row <= -rl``) and ``A_eq``'s rows.
+    """
+
+    a_ub: object
+    b_ub: np.ndarray
+    a_eq: object
+    b_eq: np.ndarray
+    bounds: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    equal: np.ndarray
+
+
 class LinprogBackend:
-    """Cold solves with ``scipy.optimize.linprog(method="highs")``."""
+    """Cold solves with ``scipy.optimize.linprog(method="highs")``.
+
+    As with :class:`HighspyBackend`, values, phase bounds and extremes are weak-duality
+    bounds computed by bnblip (:class:`~bnblip.lp.duality.WeakDuality`) from the row
+    duals ``linprog`` reports (its ``marginals``), not ``linprog``'s objective value.
+    ``linprog`` gives no certificate with an infeasible status, so such a claim is
+    checked by one more LP: the LP with every row made elastic, whose positive
+    minimum, bounded by weak duality from its duals, proves the infeasibility.
+    Unproved, the node's LP fails (no bound).
+    """
 
     def __init__(self, layout: RelaxationLayout, feas_tol: float = 1e-9,
                  time_limit: float | None = None,
@@ -448,65 +486,135 @@ class LinprogBackend:
         self._folder = _Folder(layout, small_entry)
         self.feas_tol = max(feas_tol, 1e-10)
         self.time_limit = time_limit
+        self._matrix = self._folder.matrix.tocsr()  # explicit zeros kept: every slot
+        self._matrix.sort_indices()
+        self._slots = csr_slots(self._matrix.indptr, self._matrix.indices, layout.coef_rows,
+                                layout.coef_cols)
+        self._duality = WeakDuality(layout, self._folder.constant)
+        self._zero_cost = np.zeros(layout.num_cols)
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
-        res = self._run(data, self.layout.cost)
-        lay = self.layout
-        if res.status == 0:
-            return LPSolution(LPStatus.OPTIMAL, float(-res.fun), res.x[lay.x_cols],
-                              values=np.asarray(res.x, dtype=np.float64))
+        sent = self._folder.node(data)
+        program = self._program(sent)
+        res = self._linprog(program, self.layout.cost)
         if res.status == 2:
-            return LPSolution(LPStatus.INFEASIBLE, float("nan"), None)
-        return LPSolution(LPStatus.FAILED, float("nan"), None)
+            status = LPStatus.INFEASIBLE if self._proved_infeasible(sent, program) \
+                else LPStatus.FAILED
+            return LPSolution(status, float("nan"), None, runs=2)
+        row_dual = self._row_dual(program, res) if res.status == 0 else None
+        if row_dual is None:
+            return LPSolution(LPStatus.FAILED, float("nan"), None)
+        certified = self._duality.bound_with_phases(sent, row_dual)
+        if not math.isfinite(certified.value):
+            return LPSolution(LPStatus.FAILED, float("nan"), None)
+        values = np.asarray(res.x, dtype=np.float64)
+        return LPSolution(LPStatus.OPTIMAL, certified.value, values[self.layout.x_cols],
+                          values=values, phases=certified.phases)
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
+        sent = self._folder.node(data)
+        program = self._program(sent)
         lows = np.full(len(cols), -np.inf)
         highs = np.full(len(cols), np.inf)
         solved = 0
+        cost = np.zeros(self.layout.num_cols)
         for i, col in enumerate(cols):
             if deadline is not None and time.perf_counter() > deadline:
                 break
             for sense, out in ((1.0, lows), (-1.0, highs)):
-                cost = np.zeros(self.layout.num_cols)
                 cost[col] = sense
-                res = self._run(data, cost)
+                res = self._linprog(program, cost)
                 solved += 1
                 if res.status == 2:
-                    return _infeasible(len(cols), solved)
-                if res.status == 0:
-                    out[i] = sense * res.fun
+                    solved += 1
+                    if self._proved_infeasible(sent, program):
+                        return _infeasible(len(cols), solved)
+                row_dual = self._row_dual(program, res) if res.status == 0 else None
+                if row_dual is not None:
+                    out[i] = sense * self._duality.lower_bound(sent, row_dual, cost)
+                cost[col] = 0.0
         return Extremes(lows, highs, solved)
 
     def forget(self) -> None:
         """Every solve is cold: nothing to drop."""
 
-    def _run(self, data: NodeData, cost: np.ndarray):
-        from scipy.optimize import linprog
-        from scipy.sparse import csr_matrix, vstack
+    def _program(self, sent: NodeData) -> _ScipyLP:
+        """``sent`` (folded node data) in ``linprog``'s form."""
+        from scipy.sparse import vstack
 
-        lay = self.layout
-        data = self._folder.node(data)
-        mat = self._folder.matrix.tocoo()
-        vals = mat.data.copy()
-        lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(mat.row, mat.col))}
-        for i, (r, c) in enumerate(zip(lay.coef_rows, lay.coef_cols)):
-            vals[lookup[(int(r), int(c))]] = data.coefs[i]
-        full = csr_matrix((vals, (mat.row, mat.col)), shape=mat.shape)
-        lo, hi = data.row_lower, data.row_upper
+        full = self._matrix.copy()
+        full.data[self._slots] = sent.coefs
+        lo, hi = sent.row_lower, sent.row_upper
         eq = lo == hi
-        up = ~eq & np.isfinite(hi)
-        dn = ~eq & np.isfinite(lo)
-        a_ub = vstack([full[up], -full[dn]]).tocsr()
-        b_ub = np.concatenate([hi[up], -lo[dn]])
-        bounds = np.column_stack([data.col_lower, data.col_upper])
+        up = np.flatnonzero(~eq & np.isfinite(hi))
+        down = np.flatnonzero(~eq & np.isfinite(lo))
+        equal = np.flatnonzero(eq)
+        return _ScipyLP(vstack([full[up], -full[down]]).tocsr(),
+                        np.concatenate([hi[up], -lo[down]]), full[equal], lo[equal],
+                        np.column_stack([sent.col_lower, sent.col_upper]), up, down, equal)
+
+    def _options(self) -> dict:
         options = {"primal_feasibility_tolerance": self.feas_tol,
                    "dual_feasibility_tolerance": self.feas_tol, "presolve": False}
         if self.time_limit is not None:
             options["time_limit"] = self.time_limit
-        return linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=full[eq], b_eq=lo[eq],
-                       bounds=bounds, method="highs", options=options)
+        return options
+
+    def _linprog(self, program: _ScipyLP, cost: np.ndarray):
+        """Minimise ``cost`` over ``program`` with ``linprog``."""
+        from scipy.optimize import linprog
+
+        return linprog(cost, A_ub=program.a_ub, b_ub=program.b_ub, A_eq=program.a_eq,
+                       b_eq=program.b_eq, bounds=program.bounds, method="highs",
+                       options=self._options())
+
+    def _row_dual(self, program: _ScipyLP, res) -> np.ndarray | None:
+        """Multipliers of the LP rows from ``res``'s marginals (``None`` when it lacks
+        them or has the wrong number): a row's ``y`` is its ``row <= ru`` marginal
+        minus its ``-row <= -rl`` one, or its equality's."""
+        ub = _marginals(res, "ineqlin", program.up.size + program.down.size)
+        eq = _marginals(res, "eqlin", program.equal.size)
+        if ub is None or eq is None:
+            return None
+        y = np.zeros(self.layout.num_rows)
+        y[program.up] = ub[:program.up.size]
+        y[program.down] -= ub[program.up.size:]
+        y[program.equal] = eq
+        return y
+
+    def _proved_infeasible(self, sent: NodeData, program: _ScipyLP) -> bool:
+        """Whether the elastic LP (each row may be violated at unit cost) proves
+        ``program`` infeasible: its duals, as multipliers of the LP's rows at zero
+        cost, give a positive weak-duality lower bound (a Farkas certificate)."""
+        from scipy import sparse
+
+        n_ub, n_eq = program.b_ub.size, program.b_eq.size
+        n = self.layout.num_cols
+        a_ub = sparse.hstack([program.a_ub, -sparse.identity(n_ub),
+                              sparse.csr_matrix((n_ub, 2 * n_eq))]).tocsr()
+        a_eq = sparse.hstack([program.a_eq, sparse.csr_matrix((n_eq, n_ub)),
+                              sparse.identity(n_eq), -sparse.identity(n_eq)]).tocsr()
+        slack = np.column_stack([np.zeros(n_ub + 2 * n_eq), np.full(n_ub + 2 * n_eq, np.inf)])
+        elastic = _ScipyLP(a_ub, program.b_ub, a_eq, program.b_eq,
+                           np.vstack([program.bounds, slack]), program.up, program.down,
+                           program.equal)
+        cost = np.concatenate([np.zeros(n), np.ones(n_ub + 2 * n_eq)])
+        res = self._linprog(elastic, cost)
+        row_dual = self._row_dual(elastic, res) if res.status == 0 else None
+        return row_dual is not None and \
+            self._duality.lower_bound(sent, row_dual, self._zero_cost) > 0.0
+
+
+def _marginals(res, name: str, count: int) -> np.ndarray | None:
+    """``res[name].marginals`` as floats when there are ``count`` of them."""
+    part = res.get(name)
+    marginals = getattr(part, "marginals", None)
+    if marginals is None:
+        return np.zeros(0) if count == 0 else None
+    marginals = np.asarray(marginals, dtype=np.float64)
+    return marginals if marginals.shape == (count,) else None
 
 
 BACKENDS = {"highspy": HighspyBackend, "linprog": LinprogBackend}

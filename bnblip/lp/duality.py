@@ -129,8 +129,8 @@ def _compiled_kernel():
     return weak_duality_kernel
 
 
-def _slots(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
-           cols: np.ndarray) -> np.ndarray:
+def csr_slots(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray,
+              cols: np.ndarray) -> np.ndarray:
     """Positions of the entries ``(rows[k], cols[k])`` in a CSR matrix with sorted
     indices (every entry must be present)."""
     width = int(max(indices.max(initial=-1), cols.max(initial=-1))) + 1
@@ -186,7 +186,7 @@ class WeakDuality:
         self._indptr = t.indptr.astype(np.int64)
         self._indices = t.indices.astype(np.int64)
         self._values = t.data.astype(np.float64)
-        self._slots = _slots(self._indptr, self._indices, layout.coef_cols, layout.coef_rows)
+        self._slots = csr_slots(self._indptr, self._indices, layout.coef_cols, layout.coef_rows)
         self._transposed = t  # the NumPy twin's: node coefficients' slots hold 0
         self._abs_transposed = abs(t)
         free = np.ones(layout.num_cols, dtype=bool)
