@@ -24,6 +24,20 @@ def random_network(rng: np.random.Generator, widths, bias_scale: float = 0.1) ->
     return Network.from_layers(weights, biases)
 
 
+def random_net_box(seed: int, widths, radius: float | None = None,
+                   bias_scale: float = 0.3):
+    """The generator, a random network and its box: ``[-1, 1]^n``, or an l-inf ball of
+    ``radius`` around a random centre."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, widths, bias_scale=bias_scale)
+    n = widths[0]
+    if radius is None:
+        box = Box(-np.ones(n), np.ones(n))
+    else:
+        box = Box.ball(rng.uniform(-1, 1, n), radius)
+    return rng, net, box
+
+
 def bias_free_network(seed: int, scale: float = 1.0) -> tuple[Network, Box]:
     """A bias-free [3, 3, 4, 3, 2] network and a box of radius 0.05 around ``x0``.
 

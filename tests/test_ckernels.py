@@ -510,9 +510,9 @@ def _dual_cases(seed):
     must be bounded and is not, and a row unbounded on both sides."""
     from bnblip.lp.duality import WeakDuality
     from bnblip.lp.relaxation import constant_part
-    from tests.test_solver import _root_children
+    from tests.lp_data import root_children
 
-    layout, _, parent, kids = _root_children(8360 + seed)
+    layout, _, parent, kids = root_children(8360 + seed)
     rng = np.random.default_rng(seed)
     unbounded = kids[0].col_lower.copy()
     unbounded[layout.col_g[0]] = -np.inf

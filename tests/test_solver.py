@@ -25,7 +25,14 @@ from bnblip.problem import Box, make_problem
 from bnblip.reference import solve_enumerate
 from bnblip.result import Status
 from bnblip.solver import Progress, check_monotone, solve_bnb
-from tests.conftest import bias_free_network, public_cases, random_network, requires_shared
+from tests.conftest import (
+    bias_free_network,
+    public_cases,
+    random_net_box,
+    random_network,
+    requires_shared,
+)
+from tests.lp_data import root_children, root_lp_data
 
 REL = 1e-6
 DUAL = {"linf": lambda g: np.abs(g).sum(-1), "l1": lambda g: np.abs(g).max(-1),
@@ -184,22 +191,8 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= REL * max(abs(a), abs(b)) + 1e-9
 
 
-def _random_net_box(seed: int, widths, radius: float | None = None,
-                    bias_scale: float = 0.3):
-    """The generator, a random network and its box: ``[-1, 1]^n``, or an l-inf ball of
-    ``radius`` around a random centre."""
-    rng = np.random.default_rng(seed)
-    net = random_network(rng, widths, bias_scale=bias_scale)
-    n = widths[0]
-    if radius is None:
-        box = Box(-np.ones(n), np.ones(n))
-    else:
-        box = Box.ball(rng.uniform(-1, 1, n), radius)
-    return rng, net, box
-
-
 def small_problem(seed: int, widths, norm: str, radius: float | None = None):
-    rng, net, box = _random_net_box(seed, widths, radius)
+    rng, net, box = random_net_box(seed, widths, radius)
     c = rng.normal(size=widths[-1])
     return make_problem(net, box, norm, c=c)
 
@@ -254,7 +247,7 @@ def test_issue3_equals_milp(seed):
 def test_issue3_vector_output_shares_incumbent(seed):
     from bnblip.reference import solve_milp
 
-    rng, net, box = _random_net_box(3000 + seed, [3, 6, 5, 3], 0.5)
+    rng, net, box = random_net_box(3000 + seed, [3, 6, 5, 3], 0.5)
     output_norm = ("linf", "l1")[seed % 2]
     norm = ("linf", "l1", "linf")[seed % 3]
     problem = make_problem(net, box, norm, output_norm=output_norm)
@@ -457,29 +450,17 @@ def test_issue3_linear_network_sign_vectors():
 
 
 # ---------------------------------------------------------------- LP relaxation
-def _root_lp_data(net, box, c, directions):
-    from bnblip.lp.relaxation import build_layout, node_data
-
-    fb = forward_interval(net, box.lower, box.upper)
-    dlo, dhi = derivative_bounds(fb)
-    bw = backward_interval(net, c, dlo, dhi)
-    layout = build_layout(net)
-    data = node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
-                     bw.lower, bw.upper, directions.lower, directions.upper)
-    return layout, data
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
     from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
 
-    rng, net, box = _random_net_box(8000 + seed, [3, 6, 5, 2], 0.5)
+    rng, net, box = random_net_box(8000 + seed, [3, 6, 5, 2], 0.5)
     c = np.array([1.0, -1.0])
     grads = net.gradient(box.sample(3000, rng), c)
     for dirs, target in ((DirectionSet(-np.ones(3), np.ones(3)), np.abs(grads).sum(-1)),
                          (DirectionSet(np.array([0.0, -1.0, 0.0]), np.array([0.0, -1.0, 0.0])),
                           -grads[:, 1])):
-        layout, data = _root_lp_data(net, box, c, dirs)
+        layout, data = root_lp_data(net, box, c, dirs)
         warm = HighspyBackend(layout)
         sol = warm.solve(data)
         cold = LinprogBackend(layout).solve(data)
@@ -491,38 +472,6 @@ def test_issue3_lp_relaxation_covers_samples_and_backends_agree(seed):
         assert warm.solve(data).value == pytest.approx(sol.value, rel=1e-9, abs=1e-12)
 
 
-def _child_lp_data(layout, net, box, c, directions, layer, neuron, phase):
-    """LP data of a child of the root: one neuron's phase fixed, derivative and
-    backward bounds (so the McCormick coefficients) recomputed."""
-    from bnblip.lp.relaxation import node_data
-
-    fb = forward_interval(net, box.lower, box.upper)
-    dlo, dhi = derivative_bounds(fb)
-    dlo, dhi = [d.copy() for d in dlo], [d.copy() for d in dhi]
-    dlo[layer][neuron] = dhi[layer][neuron] = phase
-    bw = backward_interval(net, c, dlo, dhi)
-    return node_data(layout, net, box.lower, box.upper, fb.lower, fb.upper, dlo, dhi,
-                     bw.lower, bw.upper, directions.lower, directions.upper)
-
-
-def _root_children(seed):
-    """A random net's root LP data, solved, and the data of children that fix an
-    ambiguous neuron of the first or second layer either way."""
-    from bnblip.lp.backend import HighspyBackend, LPStatus
-
-    rng, net, box = _random_net_box(seed, [3, 7, 6, 2], 0.6)
-    c = rng.normal(size=2)
-    dirs = DirectionSet(-np.ones(3), np.ones(3))
-    layout, root = _root_lp_data(net, box, c, dirs)
-    backend = HighspyBackend(layout)
-    parent = backend.solve(root)
-    assert parent.status is LPStatus.OPTIMAL
-    kids = [_child_lp_data(layout, net, box, c, dirs, k, int(i), phase)
-            for k in (0, 1) for i in layout.ambiguous[k][:2] for phase in (0.0, 1.0)]
-    assert kids
-    return layout, backend, parent, kids
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_issue3_weak_duality_bounds_child_lps_from_any_multipliers(seed):
     # the bound from the parent's duals, from random multipliers and from the
@@ -532,7 +481,7 @@ def test_issue3_weak_duality_bounds_child_lps_from_any_multipliers(seed):
     from bnblip.lp.duality import WeakDuality
     from bnblip.lp.relaxation import constant_part
 
-    layout, _, parent, kids = _root_children(8300 + seed)
+    layout, _, parent, kids = root_children(8300 + seed)
     duality = WeakDuality(layout, constant_part(layout))
     rng = np.random.default_rng(seed)
     parent_y = parent.basis.row_dual
@@ -557,7 +506,7 @@ def test_issue3_simplex_options_keep_warm_child_lp_values(seed):
     # options and with HiGHS's defaults: the values of cold linprog
     from bnblip.lp.backend import SIMPLEX_OPTIONS, HighspyBackend, LinprogBackend, LPStatus
 
-    layout, _, _, kids = _root_children(8330 + seed)
+    layout, _, _, kids = root_children(8330 + seed)
     cold = [LinprogBackend(layout).solve(data) for data in kids]
     for options in (SIMPLEX_OPTIONS, ()):
         backend = HighspyBackend(layout, simplex_options=options)
@@ -582,7 +531,7 @@ def test_issue3_rejected_lp_data_fails_the_node_and_is_sent_again(bad):
     from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
     from bnblip.lp.relaxation import NodeData
 
-    layout, _, _, kids = _root_children(8340)
+    layout, _, _, kids = root_children(8340)
     cold = LinprogBackend(layout)
     values = [cold.solve(data).value for data in kids]
     low, high = kids[int(np.nanargmin(values))], kids[int(np.nanargmax(values))]
@@ -603,7 +552,7 @@ def test_issue3_weak_duality_gives_no_bound_for_an_unbounded_column():
     from bnblip.lp.duality import WeakDuality
     from bnblip.lp.relaxation import constant_part
 
-    layout, _, parent, kids = _root_children(8310)
+    layout, _, parent, kids = root_children(8310)
     data = kids[0]
     lower = data.col_lower.copy()
     lower[layout.col_g[0]] = -np.inf
@@ -663,7 +612,7 @@ def test_issue3_weak_duality_allowance_covers_its_rounding_exactly(compiled, mon
     from bnblip.lp.relaxation import constant_part
 
     monkeypatch.setattr(duality_module, "DUAL_ROUNDING", 0.0)
-    layout, _, parent, kids = _root_children(8380)
+    layout, _, parent, kids = root_children(8380)
     duality = duality_module.WeakDuality(layout, constant_part(layout), compiled=compiled)
     rng = np.random.default_rng(8380)
     unit = np.zeros(layout.num_cols)
@@ -750,7 +699,7 @@ def test_issue3_lp_values_and_cutoffs_rest_on_weak_duality_not_on_highs_word(see
     # maximum; a cutoff HiGHS claims but its duals do not confirm is solved on
     from bnblip.lp.backend import HighspyBackend, LinprogBackend, LPStatus
 
-    layout, _, _, kids = _root_children(8350 + seed)
+    layout, _, _, kids = root_children(8350 + seed)
     for data in kids:
         truth = LinprogBackend(layout).solve(data)
         if truth.status is not LPStatus.OPTIMAL:
@@ -781,7 +730,7 @@ def test_issue3_backend_cuts_off_a_node_from_the_warm_duals_without_solving(seed
     from bnblip.lp.duality import WeakDuality
     from bnblip.lp.relaxation import constant_part
 
-    layout, backend, parent, kids = _root_children(8320 + seed)
+    layout, backend, parent, kids = root_children(8320 + seed)
     duality = WeakDuality(layout, constant_part(layout))
     for data in kids:
         value = HighspyBackend(layout).solve(data).value  # nan when infeasible
@@ -816,8 +765,8 @@ def test_issue3_a_failed_solve_is_retried_cold():
 
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    _, net, box = _random_net_box(8060, [3, 6, 5, 2], 0.5)
-    layout, data = _root_lp_data(net, box, np.array([1.0, -1.0]),
+    _, net, box = random_net_box(8060, [3, 6, 5, 2], 0.5)
+    layout, data = root_lp_data(net, box, np.array([1.0, -1.0]),
                                  DirectionSet(-np.ones(3), np.ones(3)))
     backend = HighspyBackend(layout)
     real = backend.highs
@@ -885,8 +834,8 @@ def test_issue3_a_failed_solve_is_retried_cold():
 def test_issue3_forget_makes_the_next_solve_cold():
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
 
-    _, net, box = _random_net_box(8050, [3, 6, 5, 2], 0.5)
-    layout, data = _root_lp_data(net, box, np.array([1.0, -1.0]),
+    _, net, box = random_net_box(8050, [3, 6, 5, 2], 0.5)
+    layout, data = root_lp_data(net, box, np.array([1.0, -1.0]),
                                  DirectionSet(-np.ones(3), np.ones(3)))
     backend = HighspyBackend(layout)
     first = backend.solve(data)
@@ -908,7 +857,7 @@ def test_issue3_lp_extremes_contain_preactivations():
     rng = np.random.default_rng(81)
     net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
     box = Box(-np.ones(2), np.ones(2))
-    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
     zs = net.preactivations(box.sample(4000, rng))
     cols = layout.col_z[1]
     ext_w = HighspyBackend(layout).extremes(data, cols)
@@ -930,7 +879,7 @@ def test_issue3_lp_extremes_ignore_optima_with_infeasible_duals():
     rng = np.random.default_rng(82)
     net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
     box = Box(-np.ones(2), np.ones(2))
-    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
     cols = layout.col_z[1]
     backend = HighspyBackend(layout)
     honest = backend.extremes(data, cols)
@@ -987,8 +936,8 @@ def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
     # cost); a claim without proof fails the node, as do duals HiGHS calls invalid
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = _random_net_box(8390 + seed, [3, 7, 6, 2], 0.6)
-    layout, data = _root_lp_data(net, box, rng.normal(size=2),
+    rng, net, box = random_net_box(8390 + seed, [3, 7, 6, 2], 0.6)
+    layout, data = root_lp_data(net, box, rng.normal(size=2),
                                  DirectionSet(-np.ones(3), np.ones(3)))
     lower, upper = data.col_lower.copy(), data.col_upper.copy()
     z = layout.col_z[1][0]
@@ -1050,7 +999,7 @@ def test_issue3_linprog_backend_values_rest_on_weak_duality_not_on_scipy_word(se
     # least the maximum of the LP with that phase fixed
     from bnblip.lp.backend import LinprogBackend, LPStatus
 
-    layout, _, _, kids = _root_children(8410 + seed)
+    layout, _, _, kids = root_children(8410 + seed)
     checked = 0
     for data in kids:
         truth = _honest_max(layout, data)
@@ -1084,8 +1033,8 @@ def test_issue3_linprog_infeasibility_is_proved_by_an_elastic_lp(seed):
     # its duals), which costs a second LP; a claim on a feasible LP fails the node
     from bnblip.lp.backend import LinprogBackend, LPStatus
 
-    rng, net, box = _random_net_box(8430 + seed, [3, 7, 6, 2], 0.6)
-    layout, data = _root_lp_data(net, box, rng.normal(size=2),
+    rng, net, box = random_net_box(8430 + seed, [3, 7, 6, 2], 0.6)
+    layout, data = root_lp_data(net, box, rng.normal(size=2),
                                  DirectionSet(-np.ones(3), np.ones(3)))
     lower, upper = data.col_lower.copy(), data.col_upper.copy()
     z = layout.col_z[1][0]
@@ -1117,7 +1066,7 @@ def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
     rng = np.random.default_rng(8370 + seed)
     net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
     box = Box(-np.ones(2), np.ones(2))
-    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
     cols = np.concatenate([layout.col_z[1], layout.col_g])
     truth = LinprogBackend(layout).extremes(data, cols)
     assert np.isfinite(truth.lower).all() and np.isfinite(truth.upper).all()
@@ -1137,7 +1086,7 @@ def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
 def test_issue3_functional_views_and_other_dtypes_are_solved(kernels):
     # the compiled kernels take contiguous float64 only; a Problem may hold a strided
     # view or an integer functional (make_problem keeps what np.asarray gives)
-    _, net, box = _random_net_box(8070, [3, 7, 6, 2])
+    _, net, box = random_net_box(8070, [3, 7, 6, 2])
     cols = np.array([[1.0, 5.0], [-1.0, 7.0]])
     base = make_problem(net, box, "linf", c=[1.0, -1.0])
     want = solve_enumerate(base).value
@@ -1155,8 +1104,8 @@ def test_issue3_extremes_count_the_lps_they_solve(backend_name):
 
     from bnblip.lp.backend import BACKENDS
 
-    rng, net, box = _random_net_box(8050, [2, 5, 4, 1], 0.3)
-    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    rng, net, box = random_net_box(8050, [2, 5, 4, 1], 0.3)
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
     backend = BACKENDS[backend_name](layout)
     cols = layout.col_z[1]
     late = backend.extremes(data, cols, deadline=time.perf_counter() - 1.0)
@@ -1197,7 +1146,7 @@ def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
 
     monkeypatch.setattr(HighspyBackend, "solve", counted_solve)
     monkeypatch.setattr(HighspyBackend, "extremes", counted_extremes)
-    _, net, box = _random_net_box(8060, [3, 8, 8, 6, 1])
+    _, net, box = random_net_box(8060, [3, 8, 8, 6, 1])
     res = solve_bnb(make_problem(net, box, "linf"), time_limit=60.0, tighten="root",
                     lp="always")
     assert res.status is Status.OPTIMAL
@@ -1215,8 +1164,8 @@ def test_issue3_forward_layout_extremes_are_sound_and_between(seed):
     from bnblip.lp.backend import HighspyBackend, LinprogBackend
     from bnblip.lp.relaxation import build_layout, forward_data
 
-    rng, net, box = _random_net_box(8100 + seed, [3, 6, 6, 5, 1], 0.8)
-    layout, data = _root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(3), np.ones(3)))
+    rng, net, box = random_net_box(8100 + seed, [3, 6, 6, 5, 1], 0.8)
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(3), np.ones(3)))
     fb = forward_interval(net, box.lower, box.upper)
     dlo, dhi = derivative_bounds(fb)
     decided = tuple(np.where(lo == hi, np.where(hi > 0, 1, -1), 0).astype(np.int8)
@@ -1273,7 +1222,7 @@ def test_issue3_tiny_weights_keep_lp_a_relaxation():
     net = Network.from_layers(weights, biases)
     box = Box(np.full(2, -1e5), np.full(2, 1e5))
     c = np.ones(1)
-    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(2), np.ones(2)))
+    layout, data = root_lp_data(net, box, c, DirectionSet(-np.ones(2), np.ones(2)))
     assert layout.small_values.size > 0
     sol = HighspyBackend(layout).solve(data)
     assert sol.status is LPStatus.OPTIMAL
@@ -1553,12 +1502,12 @@ def test_issue3_bool_and_input_options_validated():
 def test_issue3_warm_basis_gives_the_same_lp_value(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = _random_net_box(8100 + seed, [3, 6, 5, 2], 0.5)
+    rng, net, box = random_net_box(8100 + seed, [3, 6, 5, 2], 0.5)
     c = np.array([1.0, -1.0])
     full = DirectionSet(-np.ones(3), np.ones(3))
     fixed = DirectionSet(np.array([1.0, -1.0, 1.0]), np.array([1.0, -1.0, 1.0]))
-    layout, data_a = _root_lp_data(net, box, c, full)
-    _, data_b = _root_lp_data(net, box, c, fixed)
+    layout, data_a = root_lp_data(net, box, c, full)
+    _, data_b = root_lp_data(net, box, c, fixed)
     backend = HighspyBackend(layout)
     first = backend.solve(data_a)
     other = backend.solve(data_b)  # moves HiGHS away from first's basis
@@ -1618,7 +1567,7 @@ def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
     from bnblip.lp.relaxation import build_layout, node_data
 
     n = 2 + seed % 3
-    rng, net, box = _random_net_box(8200 + seed, [n, 8, 7, 6, 2], 0.15 + 0.1 * (seed % 3),
+    rng, net, box = random_net_box(8200 + seed, [n, 8, 7, 6, 2], 0.15 + 0.1 * (seed % 3),
                                     bias_scale=0.8)
     c = np.array([1.0, -1.0])
     fb = forward_interval(net, box.lower, box.upper)
@@ -1649,9 +1598,9 @@ def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
 def test_issue3_lp_cutoff_is_a_sound_dual_bound(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = _random_net_box(8300 + seed, [3, 8, 6, 2], 0.6)
+    rng, net, box = random_net_box(8300 + seed, [3, 8, 6, 2], 0.6)
     c = np.array([1.0, -1.0])
-    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
+    layout, data = root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
     optimum = HighspyBackend(layout).solve(data).value
     seen = set()
     for factor in (0.5, 0.9, 1.01, 1.5, 3.0, 10.0):
@@ -1672,9 +1621,9 @@ def test_issue3_solution_check_accepts_the_lp_optimum_and_rejects_violations(see
     from bnblip.lp.backend import HighspyBackend, LPStatus
     from bnblip.lp.relaxation import SolutionCheck
 
-    rng, net, box = _random_net_box(8400 + seed, [3, 7, 6, 2], 0.5)
+    rng, net, box = random_net_box(8400 + seed, [3, 7, 6, 2], 0.5)
     c = np.array([1.0, -1.0])
-    layout, data = _root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
+    layout, data = root_lp_data(net, box, c, DirectionSet(-np.ones(3), np.ones(3)))
     sol = HighspyBackend(layout).solve(data)
     assert sol.status is LPStatus.OPTIMAL and sol.values.shape == (layout.num_cols,)
     check = SolutionCheck(layout)
@@ -1731,10 +1680,10 @@ def test_issue3_phase_bounds_bound_the_lp_with_a_phase_fixed(seed):
     from bnblip.lp.backend import HighspyBackend, LPStatus
     from bnblip.lp.relaxation import NodeData
 
-    rng, net, box = _random_net_box(8300 + seed, [3, 6, 5, 2], 0.6)
+    rng, net, box = random_net_box(8300 + seed, [3, 6, 5, 2], 0.6)
     c = rng.normal(size=2)
     dirs = DirectionSet(np.array([1.0, 0.0, 0.0]), np.array([1.0, 0.0, 0.0]))
-    layout, data = _root_lp_data(net, box, c, dirs)
+    layout, data = root_lp_data(net, box, c, dirs)
     sol = HighspyBackend(layout).solve(data)
     assert sol.status is LPStatus.OPTIMAL and sol.phases is not None
     checked = 0
@@ -1991,7 +1940,7 @@ def test_issue3_node_gradient_bounds_hold_on_the_node(seed):
 def test_issue3_node_gradient_tightening_with_output_norm(seed):
     """Several functionals share the tree: each node inherits only its own
     functional's bounds."""
-    rng, net, box = _random_net_box(8900 + seed, [3, 7, 6, 3], 0.5)
+    rng, net, box = random_net_box(8900 + seed, [3, 7, 6, 3], 0.5)
     problem = make_problem(net, box, "linf", output_norm="linf")
     res = solve_bnb(problem, gradient="always")
     ref = solve_enumerate(problem)
@@ -2135,7 +2084,7 @@ def test_issue3_restarts_stop_short_of_the_time_limit():
 def test_issue3_restarts_take_every_functional_in_turn(monkeypatch):
     import bnblip.solver as solver_module
 
-    rng, net, box = _random_net_box(9300, [3, 6, 6, 3], 1.0)
+    rng, net, box = random_net_box(9300, [3, 6, 6, 3], 1.0)
     problem = make_problem(net, box, "linf", output_norm="linf")
     count = len(problem.functionals)
     assert count > 1
