@@ -556,6 +556,7 @@ class LinprogBackend:
                         np.column_stack([sent.col_lower, sent.col_upper]), up, down, equal)
 
     def _options(self) -> dict:
+        """``linprog``'s HiGHS options: tolerances, no presolve, the time limit."""
         options = {"primal_feasibility_tolerance": self.feas_tol,
                    "dual_feasibility_tolerance": self.feas_tol, "presolve": False}
         if self.time_limit is not None:
