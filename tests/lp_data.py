@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bnblip.bounds.gradient import DirectionSet
@@ -53,3 +55,15 @@ def root_children(seed):
             for k in (0, 1) for i in layout.ambiguous[k][:2] for phase in (0.0, 1.0)]
     assert kids
     return layout, backend, parent, kids
+
+
+def infeasible_lp_data(seed):
+    """A random net's layout, its root LP data, and the same data made infeasible: one
+    second-layer pre-activation bounded to lie above what the layer reaches."""
+    rng, net, box = random_net_box(seed, [3, 7, 6, 2], 0.6)
+    layout, data = root_lp_data(net, box, rng.normal(size=2),
+                                DirectionSet(-np.ones(3), np.ones(3)))
+    lower, upper = data.col_lower.copy(), data.col_upper.copy()
+    z = layout.col_z[1][0]
+    lower[z], upper[z] = upper[z] + 1.0, upper[z] + 2.0
+    return layout, data, replace(data, col_lower=lower, col_upper=upper)

@@ -32,7 +32,7 @@ from tests.conftest import (
     random_network,
     requires_shared,
 )
-from tests.lp_data import root_children, root_lp_data
+from tests.lp_data import infeasible_lp_data, root_children, root_lp_data
 
 REL = 1e-6
 DUAL = {"linf": lambda g: np.abs(g).sum(-1), "l1": lambda g: np.abs(g).max(-1),
@@ -767,7 +767,7 @@ def test_issue3_a_failed_solve_is_retried_cold():
 
     _, net, box = random_net_box(8060, [3, 6, 5, 2], 0.5)
     layout, data = root_lp_data(net, box, np.array([1.0, -1.0]),
-                                 DirectionSet(-np.ones(3), np.ones(3)))
+                                DirectionSet(-np.ones(3), np.ones(3)))
     backend = HighspyBackend(layout)
     real = backend.highs
 
@@ -836,7 +836,7 @@ def test_issue3_forget_makes_the_next_solve_cold():
 
     _, net, box = random_net_box(8050, [3, 6, 5, 2], 0.5)
     layout, data = root_lp_data(net, box, np.array([1.0, -1.0]),
-                                 DirectionSet(-np.ones(3), np.ones(3)))
+                                DirectionSet(-np.ones(3), np.ones(3)))
     backend = HighspyBackend(layout)
     first = backend.solve(data)
     assert backend.highs.getInfo().simplex_iteration_count > 0
@@ -936,13 +936,7 @@ def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
     # cost); a claim without proof fails the node, as do duals HiGHS calls invalid
     from bnblip.lp.backend import HighspyBackend, LPStatus
 
-    rng, net, box = random_net_box(8390 + seed, [3, 7, 6, 2], 0.6)
-    layout, data = root_lp_data(net, box, rng.normal(size=2),
-                                 DirectionSet(-np.ones(3), np.ones(3)))
-    lower, upper = data.col_lower.copy(), data.col_upper.copy()
-    z = layout.col_z[1][0]
-    lower[z], upper[z] = upper[z] + 1.0, upper[z] + 2.0  # above what the layer reaches
-    infeasible = replace(data, col_lower=lower, col_upper=upper)
+    layout, data, infeasible = infeasible_lp_data(8390 + seed)
     cols = layout.col_z[0]
     backend = HighspyBackend(layout)
     assert backend.solve(infeasible).status is LPStatus.INFEASIBLE
@@ -1033,13 +1027,7 @@ def test_issue3_linprog_infeasibility_is_proved_by_an_elastic_lp(seed):
     # its duals), which costs a second LP; a claim on a feasible LP fails the node
     from bnblip.lp.backend import LinprogBackend, LPStatus
 
-    rng, net, box = random_net_box(8430 + seed, [3, 7, 6, 2], 0.6)
-    layout, data = root_lp_data(net, box, rng.normal(size=2),
-                                 DirectionSet(-np.ones(3), np.ones(3)))
-    lower, upper = data.col_lower.copy(), data.col_upper.copy()
-    z = layout.col_z[1][0]
-    lower[z], upper[z] = upper[z] + 1.0, upper[z] + 2.0  # above what the layer reaches
-    infeasible = replace(data, col_lower=lower, col_upper=upper)
+    layout, data, infeasible = infeasible_lp_data(8430 + seed)
     cols = layout.col_z[0]
     backend = LinprogBackend(layout)
     sol = backend.solve(infeasible)
@@ -1568,7 +1556,7 @@ def test_issue3_reduced_lp_is_a_relaxation_as_tight_as_full(seed):
 
     n = 2 + seed % 3
     rng, net, box = random_net_box(8200 + seed, [n, 8, 7, 6, 2], 0.15 + 0.1 * (seed % 3),
-                                    bias_scale=0.8)
+                                   bias_scale=0.8)
     c = np.array([1.0, -1.0])
     fb = forward_interval(net, box.lower, box.upper)
     dlo, dhi = derivative_bounds(fb)
