@@ -145,8 +145,8 @@ def _report(rows: list[str], names: list[str]) -> str:
             "*highspy*: bnblip's retained model with its simplex options "
             "(`bnblip.lp.backend.SIMPLEX_OPTIONS`); *HiGHS defaults*: the same model with "
             "HiGHS's own options; *linprog*: `scipy.optimize.linprog(method=\"highs\")`, "
-            "cold. Last columns: largest relative difference of the optimal values from "
-            "linprog's.\n\n"
+            "cold. Last columns: largest relative difference of the values (each backend's "
+            "weak-duality bound from its solver's duals) from linprog's.\n\n"
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f} at the end; Python "
             f"{platform.python_version()}.\n\n")
