@@ -984,16 +984,23 @@ def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
     assert np.all(no_duals.lower == -np.inf) and np.all(no_duals.upper == np.inf)
 
 
-def _lying_linprog(backend, drop=0.0, noise=0.0, infeasible=False, seed=0):
+def _lying_linprog(backend, drop=0.0, noise=0.0, infeasible=False, seed=0,
+                   elastic_noise=None):
     """Make ``backend`` (a LinprogBackend) see ``linprog`` report its objective
-    ``drop`` too low, add ``noise`` to its marginals, or call every LP infeasible
-    (but the elastic LP that checks such a claim, solved for real)."""
+    ``drop`` too low, add ``noise`` to its marginals, or call every LP infeasible.
+    The elastic LP that checks such a claim is solved for real, unless
+    ``elastic_noise`` is given: then it reports a positive minimum and marginals
+    that are pure noise of that size (0: all zero)."""
     real = backend._linprog
     rng = np.random.default_rng(seed)
 
     def lie(program, cost):
         res = real(program, cost)
         if cost.size > backend.layout.num_cols:  # the elastic LP
+            if elastic_noise is not None:
+                res.fun = 1.0
+                for part in (res.ineqlin, res.eqlin):
+                    part.marginals = elastic_noise * rng.normal(size=part.marginals.shape)
             return res
         if infeasible:
             res.status = 2
@@ -1069,8 +1076,46 @@ def test_issue3_linprog_infeasibility_is_proved_by_an_elastic_lp(seed):
     sol = backend.solve(data)
     assert sol.status is LPStatus.FAILED and sol.runs == 2
     unproved = backend.extremes(data, cols)
-    assert not unproved.infeasible
+    assert not unproved.infeasible and unproved.solved == 2  # the first claim ends it
     assert np.all(unproved.lower == -np.inf) and np.all(unproved.upper == np.inf)
+    for elastic_noise in (0.0, 1.0):  # the elastic LP's word is not its certificate
+        backend = LinprogBackend(layout)
+        _lying_linprog(backend, infeasible=True, elastic_noise=elastic_noise, seed=seed)
+        assert backend.solve(data).status is LPStatus.FAILED
+        assert not backend.extremes(data, cols).infeasible
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_issue3_linprog_extremes_rest_on_weak_duality_not_on_scipy_word(seed):
+    # each extreme of the cold backend is the weak-duality bound from linprog's
+    # marginals: a misreported objective or noisy marginals never give a lower bound
+    # above the true minimum or an upper bound below the true maximum (scipy's own,
+    # honest optimum), and honest marginals give the extremes themselves
+    from bnblip.lp.backend import LinprogBackend
+
+    rng = np.random.default_rng(8450 + seed)
+    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    box = Box(-np.ones(2), np.ones(2))
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    cols = np.concatenate([layout.col_z[1], layout.col_g])
+    honest = LinprogBackend(layout)
+    program = honest._program(honest._folder.node(data))
+    lows, highs = [], []
+    for col in cols:
+        for sense, out in ((1.0, lows), (-1.0, highs)):
+            cost = np.zeros(layout.num_cols)
+            cost[col] = sense
+            out.append(sense * honest._linprog(program, cost).fun)
+    lows, highs = np.array(lows), np.array(highs)
+    slack = 1e-9 * (1.0 + np.abs(lows) + np.abs(highs))
+    for drop, noise in ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 1e-2)):
+        backend = LinprogBackend(layout)
+        _lying_linprog(backend, drop, noise, seed=seed)
+        ext = backend.extremes(data, cols)
+        assert np.all(ext.lower <= lows + slack) and np.all(ext.upper >= highs - slack)
+        if noise == 0.0:
+            np.testing.assert_allclose(ext.lower, lows, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(ext.upper, highs, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -1140,19 +1185,23 @@ def test_issue3_extremes_count_the_lps_they_solve(backend_name):
     assert np.all(np.isnan(empty.upper))
 
 
+@pytest.mark.parametrize("backend_name", ["highspy", "linprog"])
 @pytest.mark.parametrize("deadline_passed", [False, True])
-def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
-    # Stats.lps = node LPs + tightening LPs actually solved; with every tightening
-    # loop's deadline already passed, none of its planned LPs counts; node LPs the
-    # warm start's duals cut off unsolved count in lps_dual_cut instead
-    from bnblip.lp.backend import HighspyBackend
+def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed, backend_name):
+    # Stats.lps = node LPs + tightening LPs actually solved (an infeasibility claim
+    # linprog's elastic LP checks counts two); with every tightening loop's deadline
+    # already passed, none of its planned LPs counts; node LPs the warm start's duals
+    # cut off unsolved count in lps_dual_cut instead
+    from bnblip.lp.backend import BACKENDS
 
-    solved = {"node": 0, "extremes": 0, "unsolved": 0}
-    solve, extremes = HighspyBackend.solve, HighspyBackend.extremes
+    backend = BACKENDS[backend_name]
+    solved = {"node": 0, "extremes": 0, "unsolved": 0, "checked": 0}
+    solve, extremes = backend.solve, backend.extremes
 
     def counted_solve(self, *args, **kwargs):
         sol = solve(self, *args, **kwargs)
-        solved["node" if sol.solved else "unsolved"] += 1
+        solved["node" if sol.solved else "unsolved"] += sol.runs if sol.solved else 1
+        solved["checked"] += sol.runs == 2
         return sol
 
     def counted_extremes(self, data, cols, deadline=None):
@@ -1162,13 +1211,14 @@ def test_issue3_stats_lps_counts_the_lps_solved(monkeypatch, deadline_passed):
         solved["extremes"] += ext.solved
         return ext
 
-    monkeypatch.setattr(HighspyBackend, "solve", counted_solve)
-    monkeypatch.setattr(HighspyBackend, "extremes", counted_extremes)
+    monkeypatch.setattr(backend, "solve", counted_solve)
+    monkeypatch.setattr(backend, "extremes", counted_extremes)
     _, net, box = random_net_box(8060, [3, 8, 8, 6, 1])
     res = solve_bnb(make_problem(net, box, "linf"), time_limit=60.0, tighten="root",
-                    lp="always")
+                    lp="always", lp_backend=backend_name)
     assert res.status is Status.OPTIMAL
     assert solved["node"] > 0 and (solved["extremes"] == 0) == deadline_passed
+    assert (solved["checked"] > 0) == (backend_name == "linprog")
     assert res.stats.lps == solved["node"] + solved["extremes"]
     assert res.stats.lps_dual_cut == solved["unsolved"]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy import sparse
 
 from bnblip.lp.duality import PhaseBounds, WeakDuality, csr_slots
 from bnblip.lp.relaxation import NodeData, RelaxationLayout, constant_part
@@ -87,7 +88,9 @@ class LPSolution:
     phases: PhaseBounds | None = None
     runs: int = 1
     """LPs run: 0 for status ``CUTOFF`` from the warm start's duals alone, 2 when
-    :class:`LinprogBackend` checked an infeasibility claim with a second LP."""
+    :class:`LinprogBackend` checked an infeasibility claim with a second LP.
+    :class:`HighspyBackend` counts 1 for a solve it had to run again (cold, or past
+    a cutoff its duals did not confirm)."""
 
     @property
     def solved(self) -> bool:
@@ -275,7 +278,6 @@ class HighspyBackend:
                                 np.array(layout.row_upper_base, dtype=np.float64))
         self._basis = None  # the basis HiGHS holds, when it is the last solve's
         self._duality = WeakDuality(layout, self._folder.constant)
-        self._zero_cost = np.zeros(layout.num_cols)
 
     def _send(self, data: NodeData) -> bool:
         """Send folded ``data`` to the model, only the entries that differ from what
@@ -345,8 +347,7 @@ class HighspyBackend:
         ray = np.asarray(ray, dtype=np.float64)
         if not has_ray or ray.shape != (self.layout.num_rows,):
             return False
-        return any(self._duality.lower_bound(sent, sign * ray, self._zero_cost) > 0.0
-                   for sign in (1.0, -1.0))
+        return any(self._duality.proves_infeasible(sent, sign * ray) for sign in (1.0, -1.0))
 
     def _run_settled(self) -> tuple[object, object]:
         """Run HiGHS, once more cold if its answer cannot be used (numerical
@@ -457,9 +458,9 @@ class _ScipyLP:
         last rows (``-row <= -rl``) and ``A_eq``'s rows.
     """
 
-    a_ub: object
+    a_ub: sparse.csr_matrix
     b_ub: np.ndarray
-    a_eq: object
+    a_eq: sparse.csr_matrix
     b_eq: np.ndarray
     bounds: np.ndarray
     up: np.ndarray
@@ -491,7 +492,6 @@ class LinprogBackend:
         self._slots = csr_slots(self._matrix.indptr, self._matrix.indices, layout.coef_rows,
                                 layout.coef_cols)
         self._duality = WeakDuality(layout, self._folder.constant)
-        self._zero_cost = np.zeros(layout.num_cols)
 
     def solve(self, data: NodeData, basis: object | None = None,
               cutoff: float | None = None) -> LPSolution:
@@ -502,7 +502,7 @@ class LinprogBackend:
             status = LPStatus.INFEASIBLE if self._proved_infeasible(sent, program) \
                 else LPStatus.FAILED
             return LPSolution(status, float("nan"), None, runs=2)
-        row_dual = self._row_dual(program, res) if res.status == 0 else None
+        row_dual = self._row_dual(program, res)
         if row_dual is None:
             return LPSolution(LPStatus.FAILED, float("nan"), None)
         certified = self._duality.bound_with_phases(sent, row_dual)
@@ -514,6 +514,10 @@ class LinprogBackend:
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
+        """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound from
+        ``linprog``'s marginals.  An infeasible status is checked by the elastic LP;
+        unproved, it ends the loop with no further bound (every LP here shares the
+        feasible set, so each would make the same claim)."""
         sent = self._folder.node(data)
         program = self._program(sent)
         lows = np.full(len(cols), -np.inf)
@@ -531,7 +535,8 @@ class LinprogBackend:
                     solved += 1
                     if self._proved_infeasible(sent, program):
                         return _infeasible(len(cols), solved)
-                row_dual = self._row_dual(program, res) if res.status == 0 else None
+                    return Extremes(lows, highs, solved)
+                row_dual = self._row_dual(program, res)
                 if row_dual is not None:
                     out[i] = sense * self._duality.lower_bound(sent, row_dual, cost)
                 cost[col] = 0.0
@@ -542,8 +547,6 @@ class LinprogBackend:
 
     def _program(self, sent: NodeData) -> _ScipyLP:
         """``sent`` (folded node data) in ``linprog``'s form."""
-        from scipy.sparse import vstack
-
         full = self._matrix.copy()
         full.data[self._slots] = sent.coefs
         lo, hi = sent.row_lower, sent.row_upper
@@ -551,7 +554,7 @@ class LinprogBackend:
         up = np.flatnonzero(~eq & np.isfinite(hi))
         down = np.flatnonzero(~eq & np.isfinite(lo))
         equal = np.flatnonzero(eq)
-        return _ScipyLP(vstack([full[up], -full[down]]).tocsr(),
+        return _ScipyLP(sparse.vstack([full[up], -full[down]]).tocsr(),
                         np.concatenate([hi[up], -lo[down]]), full[equal], lo[equal],
                         np.column_stack([sent.col_lower, sent.col_upper]), up, down, equal)
 
@@ -572,9 +575,11 @@ class LinprogBackend:
                        options=self._options())
 
     def _row_dual(self, program: _ScipyLP, res) -> np.ndarray | None:
-        """Multipliers of the LP rows from ``res``'s marginals (``None`` when it lacks
-        them or has the wrong number): a row's ``y`` is its ``row <= ru`` marginal
-        minus its ``-row <= -rl`` one, or its equality's."""
+        """Multipliers of the LP rows from ``res``'s marginals (``None`` unless it is
+        optimal with the right number of them): a row's ``y`` is its ``row <= ru``
+        marginal minus its ``-row <= -rl`` one, or its equality's."""
+        if res.status != 0:
+            return None
         ub = _marginals(res, "ineqlin", program.up.size + program.down.size)
         eq = _marginals(res, "eqlin", program.equal.size)
         if ub is None or eq is None:
@@ -589,8 +594,6 @@ class LinprogBackend:
         """Whether the elastic LP (each row may be violated at unit cost) proves
         ``program`` infeasible: its duals, as multipliers of the LP's rows at zero
         cost, give a positive weak-duality lower bound (a Farkas certificate)."""
-        from scipy import sparse
-
         n_ub, n_eq = program.b_ub.size, program.b_eq.size
         n = self.layout.num_cols
         a_ub = sparse.hstack([program.a_ub, -sparse.identity(n_ub),
@@ -602,10 +605,8 @@ class LinprogBackend:
                            np.vstack([program.bounds, slack]), program.up, program.down,
                            program.equal)
         cost = np.concatenate([np.zeros(n), np.ones(n_ub + 2 * n_eq)])
-        res = self._linprog(elastic, cost)
-        row_dual = self._row_dual(elastic, res) if res.status == 0 else None
-        return row_dual is not None and \
-            self._duality.lower_bound(sent, row_dual, self._zero_cost) > 0.0
+        row_dual = self._row_dual(elastic, self._linprog(elastic, cost))
+        return row_dual is not None and self._duality.proves_infeasible(sent, row_dual)
 
 
 def _marginals(res, name: str, count: int) -> np.ndarray | None:

@@ -195,6 +195,7 @@ class WeakDuality:
         self._bounded_i8 = free.astype(np.int8)
         self._row_t = np.asarray(layout.row_t, dtype=np.int64)
         self._col_t = np.asarray(layout.col_t, dtype=np.int64)
+        self._zero_cost = np.zeros(layout.num_cols)
         longest = int(np.max(np.diff(self._indptr), initial=0))
         self.rounding = dual_rounding(layout.num_rows + layout.num_cols + longest)
 
@@ -240,6 +241,24 @@ class WeakDuality:
         """
         sums = self.sums(data, row_dual, cost)
         return sums.low - sums.allowance if math.isfinite(sums.low) else -INF
+
+    def proves_infeasible(self, data: NodeData, row_dual: np.ndarray) -> bool:
+        """Whether multipliers ``row_dual`` prove ``data``'s LP infeasible: weak
+        duality at zero cost bounds that objective's minimum (0 if the LP had a
+        point) from below by a positive number (a Farkas certificate).
+
+        Parameters
+        ----------
+        data : NodeData
+            The LP's data as the LP solver holds it.
+        row_dual : ndarray
+            Any multipliers of the rows (e.g. a dual ray).
+
+        Returns
+        -------
+        bool
+        """
+        return self.lower_bound(data, row_dual, self._zero_cost) > 0.0
 
     def bound_with_phases(self, data: NodeData, row_dual: np.ndarray) -> DualBound:
         """:meth:`bound` and the bounds with each free ``d`` fixed (from one pass).
