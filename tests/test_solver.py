@@ -1085,6 +1085,31 @@ def test_issue3_linprog_infeasibility_is_proved_by_an_elastic_lp(seed):
         assert not backend.extremes(data, cols).infeasible
 
 
+def _tightening_lp(seed):
+    """A small random net's root LP data and the columns a tightening bounds."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
+    box = Box(-np.ones(2), np.ones(2))
+    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
+    return layout, data, np.concatenate([layout.col_z[1], layout.col_g])
+
+
+def _honest_extremes(layout, data, cols):
+    """Minimum and maximum of each column in ``cols``: scipy's ``linprog`` objective
+    values, taken as they are."""
+    from bnblip.lp.backend import LinprogBackend
+
+    backend = LinprogBackend(layout)
+    program = backend._program(backend._folder.node(data))
+    lows, highs = [], []
+    for col in cols:
+        for sense, out in ((1.0, lows), (-1.0, highs)):
+            cost = np.zeros(layout.num_cols)
+            cost[col] = sense
+            out.append(sense * backend._linprog(program, cost).fun)
+    return np.array(lows), np.array(highs)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_issue3_linprog_extremes_rest_on_weak_duality_not_on_scipy_word(seed):
     # each extreme of the cold backend is the weak-duality bound from linprog's
@@ -1093,20 +1118,8 @@ def test_issue3_linprog_extremes_rest_on_weak_duality_not_on_scipy_word(seed):
     # honest optimum), and honest marginals give the extremes themselves
     from bnblip.lp.backend import LinprogBackend
 
-    rng = np.random.default_rng(8450 + seed)
-    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
-    box = Box(-np.ones(2), np.ones(2))
-    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
-    cols = np.concatenate([layout.col_z[1], layout.col_g])
-    honest = LinprogBackend(layout)
-    program = honest._program(honest._folder.node(data))
-    lows, highs = [], []
-    for col in cols:
-        for sense, out in ((1.0, lows), (-1.0, highs)):
-            cost = np.zeros(layout.num_cols)
-            cost[col] = sense
-            out.append(sense * honest._linprog(program, cost).fun)
-    lows, highs = np.array(lows), np.array(highs)
+    layout, data, cols = _tightening_lp(8450 + seed)
+    lows, highs = _honest_extremes(layout, data, cols)
     slack = 1e-9 * (1.0 + np.abs(lows) + np.abs(highs))
     for drop, noise in ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 1e-2)):
         backend = LinprogBackend(layout)
@@ -1123,26 +1136,22 @@ def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
     # each extreme of the LP tightening is the weak-duality bound from its solve's
     # duals: an objective value misreported by 0.1 or noisy duals never give a
     # lower bound above the true minimum or an upper bound below the true maximum
-    # (cold linprog's), and HiGHS's true duals give the extremes themselves
-    from bnblip.lp.backend import HighspyBackend, LinprogBackend
+    # (scipy's own optimum), and HiGHS's true duals give the extremes themselves
+    from bnblip.lp.backend import HighspyBackend
 
-    rng = np.random.default_rng(8370 + seed)
-    net = random_network(rng, [2, 5, 4, 1], bias_scale=0.3)
-    box = Box(-np.ones(2), np.ones(2))
-    layout, data = root_lp_data(net, box, np.ones(1), DirectionSet(-np.ones(2), np.ones(2)))
-    cols = np.concatenate([layout.col_z[1], layout.col_g])
-    truth = LinprogBackend(layout).extremes(data, cols)
-    assert np.isfinite(truth.lower).all() and np.isfinite(truth.upper).all()
-    slack = 1e-9 * (1.0 + np.abs(truth.lower) + np.abs(truth.upper))
+    layout, data, cols = _tightening_lp(8370 + seed)
+    lows, highs = _honest_extremes(layout, data, cols)
+    assert np.isfinite(lows).all() and np.isfinite(highs).all()
+    slack = 1e-9 * (1.0 + np.abs(lows) + np.abs(highs))
     for drop, noise in ((0.0, 0.0), (0.1, 0.0), (-0.1, 0.0), (0.0, 1e-2)):
         backend = HighspyBackend(layout)
         backend.highs = _LyingHighs(backend.highs, drop, noise)
         ext = backend.extremes(data, cols)
-        assert np.all(ext.lower <= truth.lower + slack)
-        assert np.all(ext.upper >= truth.upper - slack)
+        assert np.all(ext.lower <= lows + slack)
+        assert np.all(ext.upper >= highs - slack)
         if noise == 0.0:
-            np.testing.assert_allclose(ext.lower, truth.lower, rtol=1e-9, atol=1e-9)
-            np.testing.assert_allclose(ext.upper, truth.upper, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(ext.lower, lows, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(ext.upper, highs, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("kernels", ["auto", "numba"])
