@@ -1013,12 +1013,18 @@ def _lying_linprog(backend, drop=0.0, noise=0.0, infeasible=False, seed=0,
     backend._linprog = lie
 
 
-def _honest_max(layout, data):
-    """Maximum of the node LP ``data`` by scipy's ``linprog`` (``nan`` unless optimal)."""
+def _scipy_minimiser(layout, data):
+    """``cost -> linprog's result`` over the node LP ``data``, as scipy reports it."""
     from bnblip.lp.backend import LinprogBackend
 
     backend = LinprogBackend(layout)
-    res = backend._linprog(backend._program(backend._folder.node(data)), layout.cost)
+    program = backend._program(backend._folder.node(data))
+    return lambda cost: backend._linprog(program, cost)
+
+
+def _honest_max(layout, data):
+    """Maximum of the node LP ``data`` by scipy's ``linprog`` (``nan`` unless optimal)."""
+    res = _scipy_minimiser(layout, data)(layout.cost)
     return -res.fun if res.status == 0 else math.nan
 
 
@@ -1097,16 +1103,13 @@ def _tightening_lp(seed):
 def _honest_extremes(layout, data, cols):
     """Minimum and maximum of each column in ``cols``: scipy's ``linprog`` objective
     values, taken as they are."""
-    from bnblip.lp.backend import LinprogBackend
-
-    backend = LinprogBackend(layout)
-    program = backend._program(backend._folder.node(data))
+    minimise = _scipy_minimiser(layout, data)
     lows, highs = [], []
     for col in cols:
         for sense, out in ((1.0, lows), (-1.0, highs)):
             cost = np.zeros(layout.num_cols)
             cost[col] = sense
-            out.append(sense * backend._linprog(program, cost).fun)
+            out.append(sense * minimise(cost).fun)
     return np.array(lows), np.array(highs)
 
 

@@ -130,6 +130,31 @@ class Extremes:
         return bool(np.any(np.isnan(self.lower)))
 
 
+def _certified(duality: WeakDuality, sent: NodeData, row_dual: np.ndarray,
+               values: np.ndarray, basis: object | None = None) -> LPSolution:
+    """The solution of an optimal solve: its value and phase bounds are the weak-
+    duality bounds from ``row_dual`` (status ``FAILED`` when they give none).
+
+    Parameters
+    ----------
+    duality : WeakDuality
+        The backend's, for the LP as sent to the solver.
+    sent : NodeData
+        The node's data as the solver held it (small entries folded).
+    row_dual : ndarray
+        The solve's row duals.
+    values : ndarray
+        The solve's point, one entry per column.
+    basis : object, optional
+        What :attr:`LPSolution.basis` carries.
+    """
+    certified = duality.bound_with_phases(sent, row_dual)
+    if not math.isfinite(certified.value):
+        return LPSolution(LPStatus.FAILED, float("nan"), None, basis)
+    return LPSolution(LPStatus.OPTIMAL, certified.value, values[duality.layout.x_cols], basis,
+                      values, certified.phases)
+
+
 def _infeasible(count: int, solved: int) -> Extremes:
     return Extremes(np.full(count, np.nan), np.full(count, np.nan), solved)
 
@@ -370,18 +395,13 @@ class HighspyBackend:
         maximum where that value may not.  The run counts as failed if they give no
         bound (or HiGHS has no valid duals)."""
         h = self.highs
-        lay = self.layout
         solution = h.getSolution()
         row_dual = self._row_dual(solution)
         if row_dual is None:
             return LPSolution(LPStatus.FAILED, float("nan"), None)
-        values = np.asarray(solution.col_value, dtype=np.float64)
-        certified = self._duality.bound_with_phases(sent, row_dual)
         self._basis = _Warm(h.getBasis(), row_dual, self)
-        if not math.isfinite(certified.value):
-            return LPSolution(LPStatus.FAILED, float("nan"), None, self._basis)
-        return LPSolution(LPStatus.OPTIMAL, certified.value, values[lay.x_cols], self._basis,
-                          values, certified.phases)
+        values = np.asarray(solution.col_value, dtype=np.float64)
+        return _certified(self._duality, sent, row_dual, values, self._basis)
 
     def _run(self) -> tuple[object, object]:
         """Run HiGHS; return its model status and its info."""
@@ -505,12 +525,7 @@ class LinprogBackend:
         row_dual = self._row_dual(program, res)
         if row_dual is None:
             return LPSolution(LPStatus.FAILED, float("nan"), None)
-        certified = self._duality.bound_with_phases(sent, row_dual)
-        if not math.isfinite(certified.value):
-            return LPSolution(LPStatus.FAILED, float("nan"), None)
-        values = np.asarray(res.x, dtype=np.float64)
-        return LPSolution(LPStatus.OPTIMAL, certified.value, values[self.layout.x_cols],
-                          values=values, phases=certified.phases)
+        return _certified(self._duality, sent, row_dual, np.asarray(res.x, dtype=np.float64))
 
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
