@@ -975,7 +975,7 @@ def test_issue3_infeasible_lps_are_proved_by_the_dual_ray(seed):
     backend.highs = _ClaimsInfeasible(backend.highs)
     assert backend.solve(data).status is LPStatus.FAILED
     unproved = backend.extremes(data, cols)
-    assert not unproved.infeasible
+    assert not unproved.infeasible and unproved.solved == 1  # the first claim ends it
     assert np.all(unproved.lower == -np.inf) and np.all(unproved.upper == np.inf)
     backend = HighspyBackend(layout)
     backend.highs = _ClaimsInfeasible(backend.highs, infeasible=False)

@@ -427,7 +427,9 @@ class HighspyBackend:
         """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound
         from its solve's row duals (:meth:`WeakDuality.lower_bound`), which holds
         whatever HiGHS's tolerances, not HiGHS's objective value, and the LP is
-        infeasible only when HiGHS's dual ray proves it."""
+        infeasible only when HiGHS's dual ray proves it.  An unproved infeasibility
+        claim ends the loop with no further bound (every LP here shares the feasible
+        set, so each would make the same claim)."""
         sent = self._folder.node(data)
         if not self._send(sent):
             return Extremes(np.full(len(cols), -np.inf), np.full(len(cols), np.inf), 0)
@@ -450,8 +452,10 @@ class HighspyBackend:
                     h.changeColCost(int(col), sense)
                     status, info = self._run()
                     solved += 1
-                    if status == ms.kInfeasible and self._proved_infeasible(sent):
-                        return _infeasible(len(cols), solved)
+                    if status == ms.kInfeasible:
+                        if self._proved_infeasible(sent):
+                            return _infeasible(len(cols), solved)
+                        return Extremes(lows, highs, solved)
                     row_dual = self._row_dual(h.getSolution()) \
                         if status == ms.kOptimal and self._settled(status, info) else None
                     if row_dual is not None:
