@@ -99,6 +99,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="output directory (default bench/results, "
                    "quick: bench/results/quick)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="case cache directory")
+    p.add_argument("--cases", nargs="+", metavar="NAME",
+                   help="only the cases with these names (among the families built)")
     p.add_argument("--max-cases", type=int, help="only the first N cases (smoke runs)")
     p.add_argument("--budget", type=float, help="minutes after which the remaining solves are "
                    f"skipped (default {FULL_BUDGET_MIN:g}, quick {QUICK_BUDGET_MIN:g}; "
@@ -138,6 +140,23 @@ def slow_cases(path: Path, solver: str, seconds: float) -> set[str]:
         print(f"--slower-than: {path} holds no run of solver {solver!r}", file=sys.stderr)
         raise SystemExit(2)
     return {r.case for r in runs if r.time_s >= seconds}
+
+
+def named_cases(cases: list, names: list[str]) -> list:
+    """The ``cases`` whose names are in ``names``, in their order.
+
+    Raises
+    ------
+    SystemExit
+        With status 2 when a name matches no case.
+    """
+    known = {c.name for c in cases}
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        print(f"--cases: no case named {', '.join(map(repr, unknown))} among the "
+              f"{len(known)} cases built (see --families)", file=sys.stderr)
+        raise SystemExit(2)
+    return [c for c in cases if c.name in set(names)]
 
 
 def select_solvers(args):
@@ -181,7 +200,8 @@ def write_outputs(records, out: Path, time_limit: float, title: str, notes, plot
 def finish(records, out: Path, limit: float, title: str, notes, args) -> int:
     """Write the report, update the README (full default runs), print disagreements."""
     found = write_outputs(records, out, limit, title, notes, not args.no_plots)
-    partial = args.quick or args.long or args.slower_than or args.families or args.max_cases
+    partial = args.quick or args.long or args.slower_than or args.families or args.max_cases \
+        or args.cases
     if not (partial or args.no_readme or args.out):
         update_readme(notes + [""] + report.summary_tables(records, limit))
     for d in found:
@@ -220,6 +240,8 @@ def main(argv=None) -> int:
     cases = build_cases(args.families, CaseConfig(args.cache, args.quick))
     if names is not None:
         cases = [c for c in cases if c.name in names]
+    if args.cases:
+        cases = named_cases(cases, args.cases)
     if not cases:
         print("no case left to run (see --families, --slower-than)", file=sys.stderr)
         return 2

@@ -371,6 +371,21 @@ def test_long_fills_its_defaults_and_keeps_given_ones(tmp_path):
     assert parse_args([]).slower_than is None
 
 
+def test_cases_selects_the_named_cases_and_names_an_unknown_one(tmp_path, capsys):
+    from bench.__main__ import named_cases, parse_args
+
+    cases = [_tiny_case(tmp_path, name, seed, "linf")
+             for seed, name in enumerate(["first", "second", "third"])]
+    assert [c.name for c in named_cases(cases, ["third", "first"])] == ["first", "third"]
+    assert [c.name for c in named_cases(cases, ["second", "second"])] == ["second"]
+    with pytest.raises(SystemExit) as exc:
+        named_cases(cases, ["second", "fourth"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--cases" in err and "'fourth'" in err and "second" not in err
+    assert parse_args(["--cases", "a", "b"]).cases == ["a", "b"]
+    assert parse_args([]).cases is None
+
+
 def test_long_and_quick_exclude_each_other(capsys):
     from bench.__main__ import parse_args
 
