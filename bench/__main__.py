@@ -243,7 +243,7 @@ def main(argv=None) -> int:
     if args.cases:
         cases = named_cases(cases, args.cases)
     if not cases:
-        print("no case left to run (see --families, --slower-than)", file=sys.stderr)
+        print("no case left to run (see --families, --slower-than, --cases)", file=sys.stderr)
         return 2
     cases = interleave(cases)
     if args.max_cases:
