@@ -155,8 +155,13 @@ def _certified(duality: WeakDuality, sent: NodeData, row_dual: np.ndarray,
                       values, certified.phases)
 
 
-def _infeasible(count: int, solved: int) -> Extremes:
-    return Extremes(np.full(count, np.nan), np.full(count, np.nan), solved)
+def _claim_ends(proved: bool, lows: np.ndarray, highs: np.ndarray, solved: int) -> Extremes:
+    """How an infeasibility claim ends an ``extremes`` loop: the LP is infeasible when
+    the claim is ``proved``; else the bounds so far, with no further one (every LP of
+    the loop shares the feasible set, so each would make the same claim)."""
+    if proved:
+        return Extremes(np.full(lows.size, np.nan), np.full(lows.size, np.nan), solved)
+    return Extremes(lows, highs, solved)
 
 
 class LPBackend(Protocol):
@@ -427,9 +432,8 @@ class HighspyBackend:
         """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound
         from its solve's row duals (:meth:`WeakDuality.lower_bound`), which holds
         whatever HiGHS's tolerances, not HiGHS's objective value, and the LP is
-        infeasible only when HiGHS's dual ray proves it.  An unproved infeasibility
-        claim ends the loop with no further bound (every LP here shares the feasible
-        set, so each would make the same claim)."""
+        infeasible only when HiGHS's dual ray proves it; any infeasibility claim ends
+        the loop (:func:`_claim_ends`)."""
         sent = self._folder.node(data)
         if not self._send(sent):
             return Extremes(np.full(len(cols), -np.inf), np.full(len(cols), np.inf), 0)
@@ -453,9 +457,7 @@ class HighspyBackend:
                     status, info = self._run()
                     solved += 1
                     if status == ms.kInfeasible:
-                        if self._proved_infeasible(sent):
-                            return _infeasible(len(cols), solved)
-                        return Extremes(lows, highs, solved)
+                        return _claim_ends(self._proved_infeasible(sent), lows, highs, solved)
                     row_dual = self._row_dual(h.getSolution()) \
                         if status == ms.kOptimal and self._settled(status, info) else None
                     if row_dual is not None:
@@ -534,9 +536,8 @@ class LinprogBackend:
     def extremes(self, data: NodeData, cols: np.ndarray,
                  deadline: float | None = None) -> Extremes:
         """Like :meth:`LPBackend.extremes`; each extreme is the weak-duality bound from
-        ``linprog``'s marginals.  An infeasible status is checked by the elastic LP;
-        unproved, it ends the loop with no further bound (every LP here shares the
-        feasible set, so each would make the same claim)."""
+        ``linprog``'s marginals.  An infeasible status is checked by the elastic LP and
+        ends the loop (:func:`_claim_ends`)."""
         sent = self._folder.node(data)
         program = self._program(sent)
         lows = np.full(len(cols), -np.inf)
@@ -552,9 +553,8 @@ class LinprogBackend:
                 solved += 1
                 if res.status == 2:
                     solved += 1
-                    if self._proved_infeasible(sent, program):
-                        return _infeasible(len(cols), solved)
-                    return Extremes(lows, highs, solved)
+                    return _claim_ends(self._proved_infeasible(sent, program), lows, highs,
+                                       solved)
                 row_dual = self._row_dual(program, res)
                 if row_dual is not None:
                     out[i] = sense * self._duality.lower_bound(sent, row_dual, cost)
