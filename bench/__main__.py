@@ -156,7 +156,8 @@ def named_cases(cases: list, names: list[str]) -> list:
         print(f"--cases: no case named {', '.join(map(repr, unknown))} among the "
               f"{len(known)} cases built (see --families)", file=sys.stderr)
         raise SystemExit(2)
-    return [c for c in cases if c.name in set(names)]
+    wanted = set(names)
+    return [c for c in cases if c.name in wanted]
 
 
 def select_solvers(args):
