@@ -1566,6 +1566,43 @@ def test_issue3_input_candidates_ranking():
     assert len(input_candidates(lower, upper, w, 1)) == 1
 
 
+def _dive_calls(monkeypatch, problem, **opts):
+    """Per best-first pop that is branched: ``(diving, branchings in that dive)``."""
+    from bnblip import solver
+
+    calls = []
+    dive, branch = solver._Search.dive, solver._Search.branch
+
+    def dive_spy(self, node, diving):
+        calls.append([diving, 0])
+        return dive(self, node, diving)
+
+    def branch_spy(self, node):
+        calls[-1][1] += 1
+        return branch(self, node)
+
+    monkeypatch.setattr(solver._Search, "dive", dive_spy)
+    monkeypatch.setattr(solver._Search, "branch", branch_spy)
+    res = solve_bnb(problem, **opts)
+    return res, calls
+
+
+def test_issue3_every_few_pops_dive_and_the_others_branch_once(monkeypatch):
+    from bnblip.solver import DIVE_EVERY
+
+    problem = small_problem(0, [4, 10, 10, 1], "linf", radius=0.8)
+    res, calls = _dive_calls(monkeypatch, problem, tighten="never", restart_share=0.0)
+    assert res.status is Status.OPTIMAL and len(calls) > 2 * DIVE_EVERY
+    assert [diving for diving, _ in calls] == \
+        [(i + 1) % DIVE_EVERY == 0 for i in range(len(calls))]
+    assert all(n == 1 for diving, n in calls if not diving)
+    assert max(n for diving, n in calls if diving) > 1
+    flat, calls = _dive_calls(monkeypatch, problem, tighten="never", restart_share=0.0,
+                              dive=False)
+    assert calls and all(not diving and n == 1 for diving, n in calls)
+    assert close(flat.value, res.value)
+
+
 def test_issue3_bool_and_input_options_validated():
     problem = small_problem(3, [2, 4, 1], "linf")
     with pytest.raises(InputError, match="inputs must be"):
