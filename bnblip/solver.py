@@ -470,6 +470,8 @@ the gradient).  Measured: the whole backward tightening paid at once on the publ
 about 40 ms each on [100,100]) it slowed every case solved within 10 s, but on
 digits [100,100] r0.1 linf the gradient's bounds alone halved in width and the 60 s
 upper bound fell from 196 to 150."""
+
+
 DIVE_EVERY = 4
 """With ``dive=True``, the search dives from every this-many-th node it pops
 best-first and branches the others without diving.  Dives run to the end of their
