@@ -1157,6 +1157,46 @@ def test_issue3_lp_extremes_rest_on_weak_duality_not_on_highs_word(seed):
             np.testing.assert_allclose(ext.upper, highs, rtol=1e-9, atol=1e-9)
 
 
+class _StrategySpy:
+    """A HiGHS model that records the ``simplex_strategy`` in force at each run."""
+
+    def __init__(self, real, strategy):
+        self.real, self.strategy, self.runs = real, strategy, []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def setOptionValue(self, name, value):  # noqa: N802 (highspy's name)
+        if name == "simplex_strategy":
+            self.strategy = value
+        return self.real.setOptionValue(name, value)
+
+    def run(self):
+        self.runs.append(self.strategy)
+        return self.real.run()
+
+
+def test_issue3_lp_extremes_go_primal_after_their_first_solve_and_nodes_stay_dual():
+    # the extremes' LPs differ in their objective only: after the first solve every
+    # one starts primal feasible and runs the primal simplex; the model's own
+    # strategy (dual) is back for the next node solve, and the extremes equal
+    # those of the dual simplex throughout
+    from bnblip.lp import backend as lpb
+
+    layout, data, cols = _tightening_lp(8391)
+    backend = lpb.HighspyBackend(layout)
+    spy = backend.highs = _StrategySpy(backend.highs, lpb.HIGHS_DEFAULT_STRATEGY)
+    ext = backend.extremes(data, cols)
+    assert ext.solved == 2 * cols.size
+    assert spy.runs == [lpb.HIGHS_DEFAULT_STRATEGY] + [lpb.EXTREMES_STRATEGY] * (ext.solved - 1)
+    assert lpb.EXTREMES_STRATEGY != lpb.HIGHS_DEFAULT_STRATEGY
+    node = backend.solve(data)
+    assert spy.runs[ext.solved:] == [lpb.HIGHS_DEFAULT_STRATEGY] * node.runs
+    lows, highs = _honest_extremes(layout, data, cols)
+    np.testing.assert_allclose(ext.lower, lows, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ext.upper, highs, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("kernels", ["auto", "numba"])
 def test_issue3_functional_views_and_other_dtypes_are_solved(kernels):
     # the compiled kernels take contiguous float64 only; a Problem may hold a strided

@@ -43,6 +43,21 @@ review's replay of a badly scaled network): :meth:`HighspyBackend.solve` then so
 cold once more and otherwise gives no bound."""
 
 
+HIGHS_DEFAULT_STRATEGY = 1
+"""HiGHS's default ``simplex_strategy`` (dual simplex), kept for node solves: a
+child's LP is its parent's with bounds (and relaxation coefficients) changed, from
+which the dual simplex starts."""
+EXTREMES_STRATEGY = 4
+"""``simplex_strategy`` (primal simplex) of :meth:`HighspyBackend.extremes` after its
+first solve.  Its LPs differ in the objective only, so each starts from a primal
+feasible basis, where the dual simplex first has to regain dual feasibility.  The
+tightening LPs of twelve bench cases, replayed on fresh models (min of 2 runs in
+alternating order): 0.62x the time of the dual simplex on digits [100, 100] r0.1 linf
+(116 columns, 12.1 s), 0.67-0.83x on nine more, 0.97x and 1.03x on two that take
+under 0.06 s; the extremes agreed within 5e-10 relative (each is the weak-duality
+bound from its solve's own duals, whichever simplex ran)."""
+
+
 class LPStatus(enum.Enum):
     """Outcome of an LP solve."""
 
@@ -283,6 +298,7 @@ class HighspyBackend:
         h.setOptionValue("presolve", "off")
         for name, value in simplex_options:
             h.setOptionValue(name, value)
+        self._strategy = dict(simplex_options).get("simplex_strategy", HIGHS_DEFAULT_STRATEGY)
         if time_limit is not None:
             h.setOptionValue("time_limit", float(time_limit))
         self._folder = _Folder(layout, small_entry)
@@ -455,6 +471,8 @@ class HighspyBackend:
                 for sense, out in ((1.0, lows), (-1.0, highs)):
                     h.changeColCost(int(col), sense)
                     status, info = self._run()
+                    if solved == 0:  # the basis is primal feasible from here on
+                        h.setOptionValue("simplex_strategy", EXTREMES_STRATEGY)
                     solved += 1
                     if status == ms.kInfeasible:
                         return _claim_ends(self._proved_infeasible(sent), lows, highs, solved)
@@ -467,6 +485,7 @@ class HighspyBackend:
                 h.changeColCost(int(col), 0.0)
         finally:
             h.changeColsCost(lay.num_cols, every, lay.cost)
+            h.setOptionValue("simplex_strategy", self._strategy)
         return Extremes(lows, highs, solved)
 
 
