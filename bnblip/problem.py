@@ -105,6 +105,10 @@ class Box:
         if bad.size:
             raise InputError(f"lower must be <= upper elementwise; violated at index "
                              f"{int(bad[0])} ({lower[bad[0]]} > {upper[bad[0]]})")
+        # own copies (the caller's arrays stay writeable) with -0.0 made +0.0: an
+        # upper end -0.0 above a lower end 0.0 passes the check but is "below" it
+        # for code that looks at signs (numpy's sampling refused it)
+        lower, upper = lower + 0.0, upper + 0.0
         lower.setflags(write=False)
         upper.setflags(write=False)
         object.__setattr__(self, "lower", lower)

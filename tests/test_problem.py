@@ -27,6 +27,31 @@ def test_ball_clip_and_broadcast():
     assert Box([0.0], [1.0, 2.0]).dim == 2
 
 
+def test_box_leaves_the_callers_arrays_writeable_and_its_own_read_only():
+    lower, upper = np.zeros(2), np.ones(2)
+    box = Box(lower, upper)
+    assert lower.flags.writeable and upper.flags.writeable
+    lower[0] = -5.0  # the box does not follow the caller's later edits
+    assert box.lower[0] == 0.0
+    assert not box.lower.flags.writeable and not box.upper.flags.writeable
+
+
+@pytest.mark.parametrize("method", ["bnb", "milp", "enumerate"])
+def test_box_with_a_negative_zero_upper_end_solves_like_a_positive_zero(method):
+    # 0.0 <= -0.0 holds, so the box is valid; the degenerate coordinate is flat
+    import bnblip
+
+    rng = np.random.default_rng(5)
+    net = random_network(rng, [2, 3, 1])
+    flat = Box(np.array([-1.0, 0.0]), np.array([1.0, -0.0]))
+    assert not np.signbit(flat.upper).any()
+    same = Box(np.array([-1.0, 0.0]), np.array([1.0, 0.0]))
+    got = bnblip.lipschitz(net, flat, "linf", method=method)
+    want = bnblip.lipschitz(net, same, "linf", method=method)
+    assert got.status.value == "optimal"
+    assert got.value == pytest.approx(want.value, rel=1e-9)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"lower": [1.0, 0.0], "upper": [0.0, 1.0]}, "lower must be <= upper .* index 0"),
     ({"lower": [0.0, 0.0], "upper": [1.0, 1.0, 1.0]}, "same length"),
