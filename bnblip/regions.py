@@ -124,9 +124,12 @@ class InteriorPoint:
 
 def interior_point(halfspaces: Halfspaces, box: Box,
                    tol: Tolerances = DEFAULT_TOLERANCES,
-                   inset: float | None = None) -> InteriorPoint | None:
+                   inset: float | None = None,
+                   min_radius: float | None = None) -> InteriorPoint | None:
     """Deepest point of ``halfspaces`` within ``box``, or ``None`` if the region is
-    not full-dimensional (radius ``<= tol.interior_margin``).
+    not full-dimensional (radius ``<= tol.interior_margin``, or ``<= min_radius``
+    when given: ``min_radius=0`` asks for any point the LP puts inside, however thin
+    the region; within the LP's tolerances such a point proves nothing by itself).
 
     Coordinates where the box is degenerate (``lower == upper``) are held fixed; the
     region is then full-dimensional relative to the box.
@@ -165,7 +168,7 @@ def interior_point(halfspaces: Halfspaces, box: Box,
         return None
     depth = float(solution[-1])
     radius = min(depth, box_gap)
-    if radius <= tol.interior_margin:
+    if radius <= (tol.interior_margin if min_radius is None else min_radius):
         return None
     point = box.lower.copy()
     point[free] = solution[:-1]

@@ -2443,3 +2443,44 @@ def test_issue3_lp_point_patterns_take_the_root_phases_of_decided_neurons():
     assert [p.tolist() for p in fixed] == [[False, True], [True, True]]
     np.testing.assert_array_equal(net.gradient_for_pattern(fixed, np.ones(1)),
                                   net.gradient_for_pattern(read, np.ones(1)))
+
+
+def _thin_corner_problem():
+    """A fuzz network (weights 1e-5..3e3, gradient norms near 6.4e10) whose largest
+    gradients lie in regions about 1e-9 thin at a corner of its box."""
+    from pathlib import Path
+
+    data = np.load(Path(__file__).parent / "data" / "thin_corner_region.npz")
+    layers = range(4)
+    net = Network.from_layers([data[f"W{k}"] for k in layers], [data[f"b{k}"] for k in layers])
+    return net, Box(data["lo"], data["hi"])
+
+
+def _interior_gradient_norm(net, box, x):
+    """The l1 norm of the gradient at ``x``, checked to be a point strictly inside the
+    box where no pre-activation is zero."""
+    assert np.all(x > box.lower) and np.all(x < box.upper)
+    assert all(np.all(z != 0) for z in net.preactivations(x))
+    return float(np.abs(net.gradient(x, np.ones(1))).sum())
+
+
+def test_issue3_thin_regions_get_witnesses_and_stay_under_the_upper_bound():
+    import bnblip
+
+    # the engine dropped the leaves of regions thinner than tol.interior_margin and
+    # reported 'optimal' with an upper bound 2.1e-4 below the gradient norm at a
+    # point of one of them; the deepest point of such a region now witnesses it
+    net, box = _thin_corner_problem()
+    probes = [np.array([-0.9863266961917849, 1.0274856010474729, -0.3313039685028136,
+                        0.030709832082693584]),
+              np.array([-0.9863266967437423, 0.047678132388031084, -0.2768290047646306,
+                        0.030709832634655314])]
+    norms = [_interior_gradient_norm(net, box, x) for x in probes]
+    result = bnblip.lipschitz(net, box, "linf", time_limit=60)
+    assert result.status is Status.OPTIMAL
+    assert result.upper_bound >= max(norms) * (1 - 1e-12)
+    assert result.lower_bound == pytest.approx(
+        _interior_gradient_norm(net, box, result.witness), rel=1e-12)
+    assert result.lower_bound >= max(norms) * (1 - 1e-6)
+    mip = bnblip.lipschitz(net, box, "linf", method="milp", time_limit=60)
+    assert mip.upper_bound >= result.lower_bound * (1 - 1e-9)
