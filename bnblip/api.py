@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 
 from bnblip.errors import InputError
 from bnblip.network import Network
@@ -26,10 +27,12 @@ DEFAULT_METHOD = Method.BNB
 def _validate(network, domain, norm, c, logit_diff, output_norm, method, time_limit,
               node_limit, rel_gap, abs_gap,
               method_options: dict) -> tuple[Problem, Method, Tolerances]:
-    for name, value in (("time_limit", time_limit), ("node_limit", node_limit)):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InputError(f"{name} must be a positive number or None, got {value!r}")
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
+            time_limit, numbers.Real) or not time_limit > 0):
+        raise InputError(f"time_limit must be a positive number or None, got {time_limit!r}")
+    if node_limit is not None and (isinstance(node_limit, bool) or not isinstance(
+            node_limit, numbers.Integral) or not node_limit > 0):
+        raise InputError(f"node_limit must be a positive integer or None, got {node_limit!r}")
     for name, value in (("rel_gap", rel_gap), ("abs_gap", abs_gap)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise InputError(f"{name} must be a number in [0, 1), got {value!r}")

@@ -36,8 +36,14 @@ def _validate_layers(weights: Sequence, biases: Sequence) -> None:
             f"network has {len(weights)} weight matrices but {len(biases)} bias vectors")
     previous = None
     for k, (w, b) in enumerate(zip(weights, biases)):
-        w = np.asarray(w)
-        b = np.asarray(b)
+        try:
+            w = np.asarray(w)
+            b = np.asarray(b)
+        except ValueError:  # numpy refuses nested sequences of unequal lengths
+            raise InputError(f"layer {k}: weight and bias must be rectangular arrays "
+                             f"(rows of equal length)") from None
+        if np.iscomplexobj(w) or np.iscomplexobj(b):
+            raise InputError(f"layer {k}: weights and biases must be real, got complex")
         if w.ndim != 2:
             raise InputError(f"layer {k}: weight must be 2-D (out, in), got shape {w.shape}")
         if b.ndim != 1 or b.shape[0] != w.shape[0]:

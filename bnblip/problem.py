@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,7 +127,7 @@ class Box:
             raise InputError(f"radius must be finite and >= 0, got {radius}")
         lower, upper = center - radius, center + radius
         if clip is not None:
-            if len(clip) != 2:
+            if not isinstance(clip, (tuple, list)) or len(clip) != 2:
                 raise InputError(f"clip must be a pair (lo, hi), got {clip!r}")
             lo = _vector(clip[0], "clip lo", center.size)
             hi = _vector(clip[1], "clip hi", center.size)
@@ -206,11 +207,12 @@ def _functionals(network: Network, c, logit_diff, output_norm) -> tuple:
         raise InputError(f"give at most one of c, logit_diff, output_norm; got {', '.join(given)}")
     m = network.output_dim
     if logit_diff is not None:
-        try:
-            i, j = (int(v) for v in logit_diff)
-        except (TypeError, ValueError):
+        pair = logit_diff if isinstance(logit_diff, (tuple, list, np.ndarray)) else None
+        if pair is None or len(pair) != 2 or \
+                not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair):
             raise InputError(
-                f"logit_diff must be a pair of output indices, got {logit_diff!r}") from None
+                f"logit_diff must be a pair of integer output indices, got {logit_diff!r}")
+        i, j = (int(v) for v in pair)
         for name, k in (("logit_diff[0]", i), ("logit_diff[1]", j)):
             if not 0 <= k < m:
                 raise InputError(f"{name} must be an output index in [0, {m - 1}], got {k}")

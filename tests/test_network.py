@@ -65,6 +65,8 @@ def test_weights_are_read_only_copies():
     ([np.array([[np.nan, 1.0]])], [np.ones(1)], "layer 0: weights or biases contain NaN"),
     ([np.ones((1, 2))], [np.array([np.inf])], "contain NaN or inf"),
     ([np.ones((0, 2))], [np.ones(0)], "empty dimension"),
+    ([[[1.0, 2.0], [3.0]]], [[0.0, 0.0]], "layer 0: weight and bias must be rectangular"),
+    ([np.ones((1, 2)) * (1 + 1j)], [np.ones(1)], "layer 0: weights and biases must be real"),
 ])
 def test_invalid_layers_are_named(weights, biases, message):
     with pytest.raises(InputError, match=message):

@@ -100,6 +100,9 @@ def test_functionals(net):
     ({"logit_diff": (0, 4)}, r"logit_diff\[1\] must be an output index in \[0, 3\]"),
     ({"logit_diff": (2, 2)}, "logit_diff indices must differ"),
     ({"logit_diff": "ab"}, "logit_diff must be a pair"),
+    ({"logit_diff": "01"}, "logit_diff must be a pair of integer output indices"),
+    ({"logit_diff": (0.5, 1)}, "logit_diff must be a pair of integer output indices"),
+    ({"logit_diff": (True, 0)}, "logit_diff must be a pair of integer output indices"),
     ({"output_norm": "l2"}, "output_norm must be 'linf' or 'l1'"),
     ({"c": [1, 0, 0, 0], "output_norm": "l1"}, "at most one of c, logit_diff, output_norm"),
     ({}, "network has 4 outputs: give c"),
@@ -107,6 +110,17 @@ def test_functionals(net):
 def test_problem_errors(net, kwargs, message):
     with pytest.raises(InputError, match=message):
         make_problem(net, Box(np.zeros(3), np.ones(3)), **kwargs)
+
+
+def test_logit_diff_takes_numpy_integers(net):
+    problem = make_problem(net, Box(np.zeros(3), np.ones(3)),
+                           logit_diff=np.array([3, 0], dtype=np.int64))
+    np.testing.assert_array_equal(problem.functionals[0], [-1.0, 0.0, 0.0, 1.0])
+
+
+def test_ball_clip_that_is_not_a_pair_is_named():
+    with pytest.raises(InputError, match=r"clip must be a pair \(lo, hi\), got 1"):
+        Box.ball([0.0, 0.0], 0.1, clip=1)
 
 
 def test_problem_dimension_and_types(net):

@@ -37,3 +37,27 @@ def test_gap_rule():
     assert tol.gap_closed(0.0, 5e-10)
     with pytest.raises(InputError, match="rel_gap must be a number in"):
         Tolerances(rel_gap=-1.0)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"time_limit": 0}, "time_limit must be a positive number or None, got 0"),
+    ({"time_limit": "5"}, "time_limit must be a positive number or None"),
+    ({"node_limit": 1.5}, r"node_limit must be a positive integer or None, got 1\.5"),
+    ({"node_limit": 0}, "node_limit must be a positive integer or None, got 0"),
+    ({"node_limit": True}, "node_limit must be a positive integer or None, got True"),
+])
+def test_limits_are_named(kwargs, message):
+    import bnblip
+
+    net = bnblip.Network.from_layers([np.ones((2, 2)), np.ones((1, 2))], [np.zeros(2), np.zeros(1)])
+    with pytest.raises(InputError, match=message):
+        bnblip.lipschitz(net, bnblip.Box(np.zeros(2), np.ones(2)), **kwargs)
+
+
+def test_numpy_integer_and_float_limits_are_taken():
+    import bnblip
+
+    net = bnblip.Network.from_layers([np.ones((2, 2)), np.ones((1, 2))], [np.zeros(2), np.zeros(1)])
+    box = bnblip.Box(np.zeros(2), np.ones(2))
+    res = bnblip.lipschitz(net, box, node_limit=np.int64(50), time_limit=np.float32(30.0))
+    assert res.status.value == "optimal" and res.value == pytest.approx(4.0)
