@@ -1204,7 +1204,8 @@ class _Search:
         gets a witness when the deepest point its LP finds passes the re-check: a
         point where every pre-activation keeps its sign with a margin has a
         neighbourhood in the region (a fuzz case's maximum lay in a corner region
-        1.4e-9 thin; dropping it left the upper bound 2.5e-7 below the value).
+        1.4e-9 thin; dropping it left the upper bound 2.1e-4 below a re-checked
+        gradient there).
         Without one such a region counts as empty, as before: keeping its bound in
         the upper bound left 2 of 320 fuzz problems open with bounds far above their
         values (the LP finds a positive depth, within its tolerance, in regions that
