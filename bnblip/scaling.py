@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from bnblip.errors import InputError
 from bnblip.incumbent import check_witness
 from bnblip.network import Network
 from bnblip.options import Tolerances
@@ -50,6 +51,16 @@ def _pow2(value: float) -> float:
     return math.ldexp(1.0, round(math.log2(value)))
 
 
+def _check_range(value: float, what: str) -> None:
+    """Refuse a problem whose scale leaves float64: a product of powers of two that
+    underflowed to 0 or overflowed to inf would divide the biases into inf or NaN
+    (reported as such though the input had none) or make every bound inf."""
+    if not 0.0 < value < math.inf:
+        raise InputError(f"network: the product of {what} is outside float64's range "
+                         f"({'underflow' if value == 0.0 else 'overflow'}); rescale the "
+                         f"network's weights")
+
+
 def normalize(problem: Problem) -> tuple[Problem, Scaling]:
     """An exactly rescaled copy of ``problem`` with weights, inputs and functionals
     of magnitude about 1, and the :class:`Scaling` that maps its constant back."""
@@ -61,10 +72,12 @@ def normalize(problem: Problem) -> tuple[Problem, Scaling]:
         w = w * r if k == 0 else w
         s = _pow2(float(np.max(np.abs(w), initial=0.0)))
         cumulative *= s
+        _check_range(cumulative, f"the magnitudes of layers 0..{k}")
         weights.append(w / s)
         biases.append(b / cumulative)
     sc = _pow2(max(float(np.max(np.abs(c), initial=0.0)) for c in problem.functionals))
     factor = cumulative * sc / r
+    _check_range(factor, "the gradient's scale (layer magnitudes, functional and box)")
     scaled_net = Network.from_layers(weights, biases)
     scaled_box = Box(box.lower / r, box.upper / r)
     funcs = tuple(c / sc for c in problem.functionals)

@@ -127,3 +127,25 @@ def test_issue3_abs_gap_holds_in_original_units(norm):
     assert res.options["abs_gap"] == 1e-3  # as passed, not the scaled search's
     exact = bnblip.lipschitz(big, box, norm, method="enumerate", rel_gap=0.0, abs_gap=1e-3)
     assert abs(res.value - exact.value) <= 1e-3
+
+
+@pytest.mark.parametrize(("magnitude", "which"), [(1e-200, "underflow"), (1e200, "overflow")])
+def test_issue3_scales_outside_float64_are_named(magnitude, which):
+    # two layers of weights 1e-200 (1e200) multiply to 1e-400 (1e400): the rescaling
+    # divided the biases by 0 and blamed NaN or inf in the input, or every bound was inf
+    from bnblip.errors import InputError
+
+    net = bnblip.Network.from_layers([np.full((2, 2), magnitude), np.full((1, 2), magnitude)],
+                                     [np.zeros(2), np.zeros(1)])
+    with pytest.raises(InputError, match=f"network: the product of the magnitudes of layers "
+                                         f"0..1 is outside float64's range \\({which}\\)"):
+        bnblip.lipschitz(net, Box(np.zeros(2), np.ones(2)))
+
+
+def test_issue3_scales_inside_float64_still_solve():
+    # 1e150 per layer: the constant, 4e300, is still a float64
+    net = bnblip.Network.from_layers([np.full((2, 2), 1e150), np.full((1, 2), 1e150)],
+                                     [np.zeros(2), np.zeros(1)])
+    res = bnblip.lipschitz(net, Box(np.zeros(2), np.ones(2)))
+    assert res.status is Status.OPTIMAL
+    assert res.value == pytest.approx(4e300, rel=1e-12)
