@@ -357,6 +357,23 @@ class BackwardPlan:
 
 
 @dataclass(frozen=True, eq=False)
+class RegionPoints:
+    """Where an activation region's interior-point LPs got.
+
+    Attributes
+    ----------
+    centre : ndarray or None
+        A point deeper than ``tol.interior_margin`` (the region is full-dimensional).
+    thin : ndarray or None
+        Without a centre, the deepest point the full LP found at a positive depth
+        at most the margin (a witness candidate only).
+    """
+
+    centre: np.ndarray | None
+    thin: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class LPPoint:
     """An optimal solution (every column) of a node LP built on ``layout``."""
 
@@ -663,7 +680,7 @@ class _Search:
         self.tighten_deadline: float | None = None
         self.tighten_plan = 0
         self.backward_plan: BackwardPlan | None = None  # a deferred backward tightening
-        self.region_cache: dict[bytes, np.ndarray | None] = {}
+        self.region_cache: dict[bytes, RegionPoints] = {}
         self.restart_rng = np.random.default_rng([opts.seed, 1])
         self.last_restart_s = 0.0
         self.root_flippable: Pattern | None = None
@@ -1180,21 +1197,31 @@ class _Search:
 
     def region_point(self, pattern: Pattern) -> np.ndarray | None:
         """Interior point of ``pattern``'s region (cached), ``None`` if not full-dim."""
+        return self.region_points(pattern).centre
+
+    def region_points(self, pattern: Pattern) -> RegionPoints:
+        """The interior points of ``pattern``'s region (cached): the quick inset LP,
+        then, unless it proved the region deep, the full LP at any positive depth,
+        whose point counts as a centre only deeper than ``tol.interior_margin``."""
         key = b"".join(np.packbits(p).tobytes() for p in pattern)
         if key not in self.region_cache:
             t0 = time.perf_counter()
             halfspaces = pattern_halfspaces(self.network, pattern, keep=self.flippable())
             centre = interior_point(halfspaces, self.problem.box, self.tol,
                                     inset=self.tol.region_inset)
+            thin = None
             if centre is None or not centre.inset_bound:
                 # the quick LP's failure proves nothing, and a region thinner than
                 # the inset may be deeper in the full box
-                full = interior_point(halfspaces, self.problem.box, self.tol)
+                full = interior_point(halfspaces, self.problem.box, self.tol, min_radius=0.0)
+                if full is not None and full.radius <= self.tol.interior_margin:
+                    thin, full = full.point, None
                 if full is not None and (centre is None or full.radius > centre.radius):
                     centre = full
             self.count.regions += 1
             self.count.time_incumbent_s += time.perf_counter() - t0
-            self.region_cache[key] = None if centre is None else centre.point
+            self.region_cache[key] = RegionPoints(None if centre is None else centre.point,
+                                                  thin if centre is None else None)
         return self.region_cache[key]
 
     def close_leaf(self, leaf: Node) -> None:
@@ -1210,13 +1237,12 @@ class _Search:
         the upper bound left 2 of 320 fuzz problems open with bounds far above their
         values (the LP finds a positive depth, within its tolerance, in regions that
         are empty or lower-dimensional)."""
-        point = self.region_point(leaf.pattern)
-        thin = point is None
-        if thin:
-            point = self.thin_point(leaf.pattern)
-            if point is None:
-                self.count.pruned_infeasible += 1
-                return
+        points = self.region_points(leaf.pattern)
+        thin = points.centre is None
+        point = points.thin if thin else points.centre
+        if point is None:
+            self.count.pruned_infeasible += 1
+            return
         c = self.problem.functionals[leaf.functional]
         wit = check_witness(self.network, self.problem.box, self.problem.norm, c, point,
                             self.tol)
@@ -1228,15 +1254,6 @@ class _Search:
             self.count.pruned_infeasible += 1
             return
         self.unwitnessed_max = max(self.unwitnessed_max, leaf.bound)
-
-    def thin_point(self, pattern: Pattern) -> np.ndarray | None:
-        """The deepest point the full LP finds in ``pattern``'s region at any positive
-        depth (:func:`interior_point` with ``min_radius=0``), ``None`` if none."""
-        t0 = time.perf_counter()
-        halfspaces = pattern_halfspaces(self.network, pattern, keep=self.flippable())
-        centre = interior_point(halfspaces, self.problem.box, self.tol, min_radius=0.0)
-        self.count.time_incumbent_s += time.perf_counter() - t0
-        return None if centre is None else centre.point
 
     # ------------------------------------------------------------ search
     def accept(self, child: Node) -> Node | None:
